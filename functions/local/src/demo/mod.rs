@@ -1,0 +1,4 @@
+//! `pulso demo`: the whole loop on this machine, in steps. Each step lives in its own module:
+//! `company` (sample contacts and accounts), `wave` (the first wave into the outbox), `answers`
+//! (a realistic spread of answers through the capture router, alerts, follow-ups) and `reports`
+//! (the three reports into the outbox and the archive).
