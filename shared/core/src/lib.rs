@@ -12,6 +12,7 @@ pub mod context;
 pub mod dispatch;
 pub mod feedback;
 pub mod i18n;
+pub mod links;
 pub mod mail;
 pub mod model;
 pub mod nps;
