@@ -7,6 +7,7 @@
 
 pub mod metrics;
 pub mod periods;
+pub mod themes;
 
 pub use metrics::{
     CountSummary, Metrics, MetricsQuery, MetricsQueryError, RollupTable, TrendPoint, metrics,
