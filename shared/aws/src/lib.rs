@@ -1,1 +1,63 @@
-//! placeholder
+//! pulso-aws: Pulso's AWS adapters of `pulso_core`'s ports.
+//!
+//! - [`DynamoStore`]: every store port on one DynamoDB table (`docs/data-model.md`).
+//! - [`SesMailer`]: the mailer on SES v2 (raw MIME).
+//! - [`S3Archive`]: the report archive on S3.
+//! - [`RandomIds`]: UUID v7 ids.
+//! - [`runtime`]: what a Lambda function builds at cold start; [`stream`]: answers from the
+//!   table's stream.
+//!
+//! Adapters hold no business rules: they map ports to AWS calls and AWS errors to port errors.
+
+pub mod dynamo;
+pub mod keys;
+pub mod runtime;
+pub mod s3;
+pub mod ses;
+pub mod stream;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+pub use dynamo::DynamoStore;
+pub use s3::S3Archive;
+pub use ses::SesMailer;
+
+/// The AWS SDK configuration every adapter shares: region and credentials from the environment
+/// (the Lambda role in AWS), the SDK's adaptive retry mode (client-side rate limiting on
+/// throttling), and `endpoint_url` when set (a local test server such as moto).
+pub async fn sdk_config(endpoint_url: Option<&str>) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::adaptive().with_max_attempts(5));
+    if let Some(url) = endpoint_url.filter(|u| !u.trim().is_empty()) {
+        loader = loader.endpoint_url(url.trim());
+    }
+    loader.load().await
+}
+
+/// Fresh ids: UUID v7 (time-ordered, random), in the simple 32-hex-digit form.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RandomIds;
+
+impl pulso_core::ports::Ids for RandomIds {
+    fn new_id(&self) -> String {
+        uuid::Uuid::now_v7().simple().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pulso_core::ports::Ids;
+    use pulso_core::types::ContactId;
+
+    #[test]
+    fn random_ids_are_valid_unique_and_ordered() {
+        let ids: Vec<String> = (0..1000).map(|_| RandomIds.new_id()).collect();
+        assert!(ids.iter().all(|id| ContactId::parse(id).is_ok()));
+        let mut dedup = ids.clone();
+        dedup.sort();
+        dedup.dedup();
+        assert_eq!(dedup.len(), ids.len());
+    }
+}

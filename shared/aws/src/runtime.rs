@@ -1,0 +1,224 @@
+//! What a Lambda function builds once, at cold start: configuration from the environment, one AWS
+//! SDK configuration (adaptive retries), the adapters, the link-signing keys and the webhook
+//! secret (from the environment or, once, from Secrets Manager), the clock and the id source.
+//! Anything missing or invalid fails here, with a message naming the variable, never per request.
+//!
+//! Every environment variable read by Pulso's functions is named in [`ENV_VARS`] (and in
+//! `docs/aws-adapters.md`); the SAM template sets them.
+
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context as _;
+use aws_config::SdkConfig;
+
+use pulso_core::Ctx;
+use pulso_core::config::Config;
+use pulso_core::ports::SystemClock;
+use pulso_core::token::SigningKeys;
+
+use crate::{DynamoStore, RandomIds, S3Archive, SesMailer};
+
+/// Link-signing keys, `kid:base64secret[,kid:base64secret…]`, the first active (local runs and tests).
+pub const TOKEN_KEYS: &str = "PULSO_TOKEN_KEYS";
+/// In AWS: the ARN of the Secrets Manager secret holding the signing keys (read once).
+pub const TOKEN_SECRET_ARN: &str = "PULSO_TOKEN_SECRET_ARN";
+/// The webhook signing secret (local runs and tests).
+pub const WEBHOOK_SECRET: &str = "PULSO_WEBHOOK_SECRET";
+/// In AWS: the ARN of the Secrets Manager secret holding the webhook secret (read once).
+pub const WEBHOOK_SECRET_ARN: &str = "PULSO_WEBHOOK_SECRET_ARN";
+/// Log filter (`tracing_subscriber` syntax); `info` when unset.
+pub const LOG_FILTER: &str = "RUST_LOG";
+
+/// Every environment variable the functions read, beside the `PULSO__SECTION__KEY` configuration
+/// overrides (see [`CONFIG_VARS`]) and the variables Lambda itself sets (`AWS_REGION`, credentials).
+pub const ENV_VARS: &[&str] = &[
+    TOKEN_KEYS,
+    TOKEN_SECRET_ARN,
+    WEBHOOK_SECRET,
+    WEBHOOK_SECRET_ARN,
+    LOG_FILTER,
+];
+
+/// The configuration overrides a deployment sets (any `PULSO__SECTION__KEY` is honoured; these are
+/// the ones the AWS adapters depend on).
+pub const CONFIG_VARS: &[&str] = &[
+    "PULSO__STORE__KIND",
+    "PULSO__STORE__TABLE",
+    "PULSO__STORE__BUCKET",
+    "PULSO__STORE__ENDPOINT_URL",
+    "PULSO__EMAIL__CONFIGURATION_SET",
+];
+
+/// Everything a function needs, built at cold start.
+pub struct Runtime {
+    pub ctx: Ctx<DynamoStore, SesMailer, S3Archive>,
+    /// The webhook signing secret, if one is configured.
+    pub webhook_secret: Option<String>,
+    /// The shared AWS SDK configuration (for clients the adapters do not cover).
+    pub sdk: SdkConfig,
+}
+
+static WEBHOOK: OnceLock<Option<String>> = OnceLock::new();
+
+/// The webhook signing secret loaded by the last [`context_from_env`] / [`load_from_env`] of this
+/// process (`None` before, or when none is configured).
+pub fn webhook_secret() -> Option<&'static str> {
+    WEBHOOK.get().and_then(|s| s.as_deref())
+}
+
+/// The Lambda context from the process environment (see [`load_from_vars`]).
+pub async fn context_from_env() -> anyhow::Result<Ctx<DynamoStore, SesMailer, S3Archive>> {
+    Ok(load_from_env().await?.ctx)
+}
+
+/// [`Runtime`] from the process environment.
+pub async fn load_from_env() -> anyhow::Result<Runtime> {
+    load_from_vars(std::env::vars().collect()).await
+}
+
+fn var<'a>(vars: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    vars.iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// [`Runtime`] from the given variables: configuration (`Config::load("", vars)`), SDK config
+/// (`PULSO__STORE__ENDPOINT_URL` honoured), adapters, keys and secrets.
+pub async fn load_from_vars(vars: Vec<(String, String)>) -> anyhow::Result<Runtime> {
+    let config = Config::load("", vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .context("configuration from PULSO__* environment variables")?;
+    let sdk = crate::sdk_config(config.store.endpoint_url.as_deref()).await;
+
+    let spec = secret(&sdk, &vars, TOKEN_KEYS, TOKEN_SECRET_ARN, "token_keys")
+        .await?
+        .with_context(|| format!("no link-signing keys: set {TOKEN_KEYS} or {TOKEN_SECRET_ARN}"))?;
+    let keys = SigningKeys::parse(&spec)
+        .with_context(|| format!("link-signing keys ({TOKEN_KEYS} / {TOKEN_SECRET_ARN})"))?;
+    let webhook_secret = secret(
+        &sdk,
+        &vars,
+        WEBHOOK_SECRET,
+        WEBHOOK_SECRET_ARN,
+        "webhook_secret",
+    )
+    .await?;
+    if !config.webhooks.urls.is_empty() && webhook_secret.is_none() {
+        anyhow::bail!(
+            "webhooks.urls is set but no webhook secret: set {WEBHOOK_SECRET} or {WEBHOOK_SECRET_ARN}"
+        );
+    }
+    let _ = WEBHOOK.set(webhook_secret.clone());
+
+    let store = DynamoStore::from_sdk(&sdk, config.store.table.clone());
+    let mailer = SesMailer::from_sdk(&sdk, config.email.configuration_set.clone());
+    let archive = S3Archive::from_sdk(&sdk, config.store.bucket.clone());
+    tracing::info!(
+        table = %config.store.table,
+        bucket = %config.store.bucket,
+        key_id = keys.active_key_id(),
+        webhooks = config.webhooks.urls.len(),
+        "context ready"
+    );
+    let ctx = Ctx {
+        config: Arc::new(config),
+        keys: Arc::new(keys),
+        store,
+        mailer,
+        archive,
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(RandomIds),
+    };
+    Ok(Runtime {
+        ctx,
+        webhook_secret,
+        sdk,
+    })
+}
+
+/// A secret from `direct` (the value itself) or else from the Secrets Manager secret named by
+/// `arn_var`. A secret string that is a JSON object is read at `field`; any other string is the
+/// secret itself.
+async fn secret(
+    sdk: &SdkConfig,
+    vars: &[(String, String)],
+    direct: &str,
+    arn_var: &str,
+    field: &str,
+) -> anyhow::Result<Option<String>> {
+    if let Some(v) = var(vars, direct) {
+        return Ok(Some(v.to_string()));
+    }
+    let Some(arn) = var(vars, arn_var) else {
+        return Ok(None);
+    };
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let out = client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "reading the secret named by {arn_var}: {}",
+                crate::dynamo::DisplayErrorChain(&e)
+            )
+        })?;
+    let text = out
+        .secret_string()
+        .with_context(|| format!("the secret named by {arn_var} has no string value"))?;
+    Ok(Some(secret_field(text, field)))
+}
+
+fn secret_field(text: &str, field: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(map)) => map
+            .get(field)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        _ => text.trim().to_string(),
+    }
+}
+
+/// JSON logs for CloudWatch (one object per line, no colours), filtered by `RUST_LOG` (default
+/// `info`). Pulso logs ids, never personal data. Safe to call twice.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env(LOG_FILTER)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_current_span(false)
+        .with_target(false)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_plain_or_a_json_field() {
+        assert_eq!(secret_field(" k1:abc ", "token_keys"), "k1:abc");
+        assert_eq!(
+            secret_field(r#"{"token_keys":"k1:abc","other":1}"#, "token_keys"),
+            "k1:abc"
+        );
+        assert_eq!(secret_field(r#"{"x":"y"}"#, "token_keys"), "");
+    }
+
+    #[test]
+    fn the_last_non_empty_value_wins() {
+        let vars = vec![
+            (TOKEN_KEYS.to_string(), "a".to_string()),
+            (TOKEN_KEYS.to_string(), "b".to_string()),
+            (WEBHOOK_SECRET.to_string(), "  ".to_string()),
+        ];
+        assert_eq!(var(&vars, TOKEN_KEYS), Some("b"));
+        assert_eq!(var(&vars, WEBHOOK_SECRET), None);
+    }
+}
