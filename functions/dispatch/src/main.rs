@@ -1,1 +1,23 @@
-fn main() {}
+//! Lambda wiring of the dispatch function: invoked by the EventBridge Scheduler every 15 minutes;
+//! its budget is the invocation's deadline less a safety margin. Returns the run's outcome (ids and
+//! counts only) so the invocation log says what it did.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    pulso_aws::runtime::init_tracing();
+    let ctx = Arc::new(pulso_aws::runtime::context_from_env().await?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let ctx = ctx.clone();
+        async move {
+            let budget = pulso_dispatch::budget_until(event.context.deadline(), SystemTime::now());
+            let outcome = pulso_dispatch::run(&ctx, budget).await?;
+            Ok::<_, Error>(serde_json::to_value(&outcome)?)
+        }
+    }))
+    .await
+}
