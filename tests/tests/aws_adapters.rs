@@ -153,7 +153,8 @@ async fn mailer_at(url: &str) -> SesMailer {
 
 #[tokio::test]
 async fn ses_throttling_is_throttled_and_other_refusals_are_mapped() {
-    let cases: [(u16, &'static str, &'static str, fn(&MailError) -> bool); 4] = [
+    type Case = (u16, &'static str, &'static str, fn(&MailError) -> bool);
+    let cases: [Case; 4] = [
         (
             429,
             "TooManyRequestsException",
@@ -310,8 +311,10 @@ async fn every_listing_reads_past_the_first_page() {
     let day = date(2026, 3, 2);
     let mut deltas = Vec::new();
     for v in 0..9 {
-        let mut counts = Counts::default();
-        counts.sent = 1;
+        let counts = Counts {
+            sent: 1,
+            ..Counts::default()
+        };
         deltas.push(Rollup {
             day,
             dimension: Dimension::Segment {

@@ -171,7 +171,8 @@ impl DynamoStore {
             let lock = Put::builder()
                 .table_name(self.table())
                 .set_item(Some(lock))
-                .condition_expression("attribute_not_exists(PK) OR contact_id = :id")
+                .condition_expression("attribute_not_exists(PK) OR #cid = :id")
+                .expression_attribute_names("#cid", "contact_id")
                 .expression_attribute_values(":id", s(c.id.as_str()))
                 .build()
                 .map_err(unavailable)?;
@@ -183,8 +184,9 @@ impl DynamoStore {
             let put = Put::builder()
                 .table_name(self.table())
                 .set_item(Some(item))
-                .condition_expression("#version = :prev AND email = :email")
+                .condition_expression("#version = :prev AND #email = :email")
                 .expression_attribute_names("#version", keys::VERSION)
+                .expression_attribute_names("#email", "email")
                 .expression_attribute_values(":prev", n(c.version - 1))
                 .expression_attribute_values(":email", s(c.email.as_str()))
                 .build()
@@ -257,7 +259,8 @@ impl Contacts for DynamoStore {
         let lock = Delete::builder()
             .table_name(self.table())
             .set_key(Some(key_map(&keys::email_lock(&c.email.hash()))))
-            .condition_expression("attribute_not_exists(PK) OR contact_id = :id")
+            .condition_expression("attribute_not_exists(PK) OR #cid = :id")
+            .expression_attribute_names("#cid", "contact_id")
             .expression_attribute_values(":id", s(id.as_str()))
             .build()
             .map_err(unavailable)?;
@@ -504,6 +507,42 @@ impl Responses for DynamoStore {
             SortKey::BeginsWith(keys::RESPONSE_PREFIX.into()),
         );
         self.query_records(&q).await
+    }
+}
+
+impl DynamoStore {
+    /// Comment retention: removes the comment of every answer of `day` that has one (a query of the
+    /// commented-day index, then one conditional `UpdateItem` per answer that bumps its version).
+    /// Scores, rollups and the answers themselves stay. An answer rewritten meanwhile is left for
+    /// the next run. Returns how many comments were removed.
+    pub async fn remove_comments_of_day(&self, day: Date) -> StoreResult<usize> {
+        let q = QuerySpec::index(keys::GSI3, keys::commented_day_pk(day), SortKey::Any);
+        let mut removed = 0;
+        for r in self.query_records::<Response>(&q).await? {
+            let key = keys::response(&r.send_id);
+            let result = self
+                .client()
+                .update_item()
+                .table_name(self.table())
+                .set_key(Some(key_map(&key)))
+                .update_expression("REMOVE #comment, #g3pk, #g3sk SET #version = :next")
+                .condition_expression("#version = :v")
+                .expression_attribute_names("#comment", "comment")
+                .expression_attribute_names("#g3pk", GSI3PK)
+                .expression_attribute_names("#g3sk", GSI3SK)
+                .expression_attribute_names("#version", keys::VERSION)
+                .expression_attribute_values(":v", n(r.version))
+                .expression_attribute_values(":next", n(r.version + 1))
+                .send()
+                .await
+                .map_err(|e| super::map_err("UpdateItem", &key.pk, e));
+            match result {
+                Ok(_) => removed += 1,
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
     }
 }
 
