@@ -1,0 +1,540 @@
+#!/usr/bin/env python3
+"""Checks that infra/template.yaml and the code agree, beyond what cfn-lint and checkov can know.
+
+Owns these rules (each failure names the function, variable, route or resource concerned):
+  functions   every crate in functions/ (but `local`) has exactly one function in the template,
+              built from its binary (Metadata.BuildProperties.Binary), and every function builds a
+              crate's binary; provided.al2023, arm64, rust-cargolambda, CodeUri at the workspace
+  environment every environment variable a function reads (string literals PULSO_… / RUST_LOG in
+              its crate and in shared/aws, outside tests) is set by the template for that
+              function, unconditionally, unless it is a documented local-only alternative
+  routes      every path an HTTP function's router serves (`.route("…")`) has an API route
+  table       the table is docs/data-model.md's (keys, GSIs, TTL, stream, billing) with PITR,
+              KMS encryption and Retain policies; the bucket is private, encrypted, versioned,
+              TLS-only, with lifecycle transitions and Retain policies
+  roles       each function has its own role; no `*` action; `*` resource only for actions IAM
+              cannot scope (listed below, with why)
+  schedules   every schedule runs in the TimeZone parameter and targets a function; dispatch every
+              15 minutes; the reports schedules cover daily, weekly and quarterly
+  operations  every function logs to its own group with retention, has an errors alarm and is in
+              the throttles alarm; every dead-letter queue is in the dead-letters alarm
+
+Usage: check_consistency.py [--root DIR] [--table-definition JSON] [--write-env DIR]
+  --table-definition  the store's own table definition (from `pulso-infra-check table`), also compared
+  --write-env         writes each function's resolved environment, for two parameter sets, as JSON
+Exit status 1 with one line per problem; silent on success.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cfn_model  # noqa: E402
+
+# Variables the code reads that the template must NOT (or need not) set, and why.
+OPTIONAL_VARIABLES = {
+    "PULSO_TOKEN_KEYS": "local runs and tests: the keys themselves; in AWS the secret named by PULSO_TOKEN_SECRET_ARN",
+    "PULSO_WEBHOOK_SECRET": "local runs and tests: the secret itself; in AWS PULSO_WEBHOOK_SECRET_ARN",
+    "PULSO_WEBHOOK_SECRET_ARN": "only where webhooks are delivered (required there, see the webhook rule)",
+    "PULSO__STORE__ENDPOINT_URL": "a local AWS test server (moto); unset in AWS",
+    "PULSO_TEST_AWS_ENDPOINT": "tests only",
+    "RUST_LOG": "log filter; the runtime defaults to info",
+}
+
+# IAM actions that name no resource, so `Resource: "*"` is the only form IAM accepts.
+STAR_RESOURCE_ACTIONS = {
+    "ses:GetAccount": "account-level send quota and rate; IAM has no resource type for it",
+}
+
+ENV_LITERAL = re.compile(r'"((?:PULSO_[A-Z0-9_]*[A-Z0-9])|RUST_LOG)"')
+ROUTE_LITERAL = re.compile(r'\.route\(\s*"([^"]+)"')
+
+
+def strip_tests(source: str) -> str:
+    """Rust source without `#[cfg(test)]` items (brace-matched), so test-only names are ignored."""
+    out, i = [], 0
+    while True:
+        j = source.find("#[cfg(test)]", i)
+        if j < 0:
+            out.append(source[i:])
+            return "".join(out)
+        out.append(source[i:j])
+        k = j + len("#[cfg(test)]")
+        brace = source.find("{", k)
+        semi = source.find(";", k)
+        if brace < 0 or (0 <= semi < brace):
+            i = semi + 1 if semi >= 0 else len(source)
+            continue
+        depth, p = 0, brace
+        while p < len(source):
+            if source[p] == "{":
+                depth += 1
+            elif source[p] == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            p += 1
+        i = p + 1
+
+
+def rust_sources(directory: Path) -> str:
+    if not directory.is_dir():
+        return ""
+    return "\n".join(strip_tests(p.read_text(encoding="utf-8")) for p in sorted(directory.rglob("*.rs")))
+
+
+def split_route_key(key: str) -> tuple[str, list[str]]:
+    method, _, path = key.partition(" ")
+    return method, [s for s in path.split("/") if s]
+
+
+def route_matches(template_segments: list[str], router_segments: list[str]) -> bool:
+    """Whether an API route (`{x}` one segment, `{x+}` the rest) serves a router path."""
+    for i, seg in enumerate(template_segments):
+        if seg.startswith("{") and seg.endswith("+}"):
+            return len(router_segments) > i
+        if i >= len(router_segments):
+            return False
+        other = router_segments[i]
+        if seg.startswith("{") and seg.endswith("}"):
+            if other.startswith("{*"):
+                return False
+            continue
+        if seg != other:
+            return False
+    return len(router_segments) == len(template_segments)
+
+
+def get_att_target(node) -> str | None:
+    """The logical id in `!GetAtt X.Arn` / `!Ref X`, else None."""
+    if isinstance(node, dict) and len(node) == 1:
+        (k, v), = node.items()
+        if k == "Fn::GetAtt":
+            return (v.split(".", 1) if isinstance(v, str) else v)[0]
+        if k == "Ref":
+            return v
+    return None
+
+
+def parse_data_model(text: str) -> dict:
+    """The table docs/data-model.md describes (section "The table")."""
+    start = text.find("## The table")
+    end = text.find("\n## ", start + 5)
+    section = text[start:end if end > 0 else None] if start >= 0 else ""
+    if not section:
+        raise ValueError("docs/data-model.md has no '## The table' section")
+
+    def setting(label: str) -> str:
+        m = re.search(r"^\|\s*" + re.escape(label) + r"\s*\|(.*)\|\s*$", section, re.M | re.I)
+        if not m:
+            raise ValueError(f"docs/data-model.md: no '{label}' row in the table settings")
+        codes = re.findall(r"`([^`]+)`", m.group(1))
+        if not codes:
+            raise ValueError(f"docs/data-model.md: the '{label}' row names no `value`")
+        return codes[0]
+
+    indexes = []
+    for m in re.finditer(r"^\|\s*`(\w+)`\s*\|\s*`(\w+)`\s*\(S\)\s*\|\s*`(\w+)`\s*\(S\)\s*\|", section, re.M):
+        indexes.append((m.group(1), m.group(2), m.group(3)))
+    if not indexes:
+        raise ValueError("docs/data-model.md: no GSI rows (| `NAME` | `PK` (S) | `SK` (S) | …)")
+    return {
+        "key": (setting("partition key"), setting("sort key")),
+        "indexes": indexes,
+        "stream_view_type": setting("stream"),
+        "ttl_attribute": setting("TTL attribute"),
+        "billing_mode": setting("billing"),
+    }
+
+
+class Checker:
+    def __init__(self, root: Path, template_path: Path | None = None, template: dict | None = None):
+        self.root = root
+        self.template_path = template_path or root / "infra" / "template.yaml"
+        self.errors: list[str] = []
+        self.template = template if template is not None else cfn_model.load(self.template_path)
+        self.resources = self.template.get("Resources", {}) or {}
+        self.functions = cfn_model.functions(self.template)
+        self.globals = ((self.template.get("Globals") or {}).get("Function") or {})
+
+    def error(self, message: str) -> None:
+        self.errors.append(message)
+
+    def prop(self, lid: str, name: str):
+        """A function property, falling back to Globals.Function."""
+        props = self.functions[lid].get("Properties") or {}
+        return props.get(name, self.globals.get(name))
+
+    # --- functions <-> crates ----------------------------------------------------------------
+    def crates(self) -> dict[str, Path]:
+        out = {}
+        for cargo in sorted((self.root / "functions").glob("*/Cargo.toml")):
+            if cargo.parent.name != "local":
+                out[cargo.parent.name] = cargo.parent
+        return out
+
+    def check_functions(self) -> dict[str, str]:
+        """Returns binary -> logical id for the functions that map to a crate."""
+        crates = self.crates()
+        if not crates:
+            self.error("no function crates found under functions/")
+        by_binary: dict[str, list[str]] = {}
+        for lid, res in self.functions.items():
+            binary = cfn_model.binary_of(res)
+            if not binary:
+                self.error(f"function {lid}: no Metadata.BuildProperties.Binary (which crate does it build?)")
+                continue
+            by_binary.setdefault(binary, []).append(lid)
+            meta = res.get("Metadata") or {}
+            if meta.get("BuildMethod") != "rust-cargolambda":
+                self.error(f"function {lid}: Metadata.BuildMethod must be rust-cargolambda")
+            if self.prop(lid, "Runtime") != "provided.al2023":
+                self.error(f"function {lid}: Runtime must be provided.al2023")
+            if self.prop(lid, "Architectures") != ["arm64"]:
+                self.error(f"function {lid}: Architectures must be [arm64]")
+            code_uri = self.prop(lid, "CodeUri")
+            if not isinstance(code_uri, str) or not (
+                (self.template_path.parent / code_uri / "Cargo.toml").is_file()
+                and "[workspace]" in (self.template_path.parent / code_uri / "Cargo.toml").read_text()
+            ):
+                self.error(f"function {lid}: CodeUri must be the workspace root (.. from infra/), not {code_uri!r}")
+            if binary not in crates:
+                self.error(
+                    f"function {lid} builds binary {binary!r}, but functions/{binary}/ is not a function crate"
+                )
+        for name, path in crates.items():
+            manifest = tomllib.loads((path / "Cargo.toml").read_text(encoding="utf-8"))
+            bins = [b.get("name") for b in manifest.get("bin", [])]
+            if name not in bins:
+                self.error(f"crate functions/{name}: its Cargo.toml declares no [[bin]] named {name!r}")
+            lids = by_binary.get(name, [])
+            if not lids:
+                self.error(
+                    f"crate functions/{name} has no function in infra/template.yaml "
+                    f"(add an AWS::Serverless::Function with BuildProperties.Binary: {name})"
+                )
+            elif len(lids) > 1:
+                self.error(f"crate functions/{name} is built by {len(lids)} functions ({', '.join(lids)}); expected one")
+        return {b: lids[0] for b, lids in by_binary.items() if len(lids) == 1 and b in crates}
+
+    # --- environment ---------------------------------------------------------------------------
+    def variables_read(self, crate: Path) -> dict[str, str]:
+        """Variable name -> where it is read (the crate, or shared/aws)."""
+        found: dict[str, str] = {}
+        for where, directory in (("shared/aws", self.root / "shared" / "aws" / "src"), (f"functions/{crate.name}", crate / "src")):
+            for name in ENV_LITERAL.findall(rust_sources(directory)):
+                found.setdefault(name, where)
+        return found
+
+    def check_environment(self, binaries: dict[str, str]) -> None:
+        crates = self.crates()
+        for binary, lid in sorted(binaries.items()):
+            nodes = cfn_model.environment_nodes(self.template, lid)
+            for name, where in sorted(self.variables_read(crates[binary]).items()):
+                if name in OPTIONAL_VARIABLES:
+                    continue
+                if name not in nodes:
+                    self.error(
+                        f"function {lid} ({binary}): {where} reads {name}, which the template does not set for it"
+                    )
+                elif cfn_model.is_conditional(nodes[name]):
+                    self.error(f"function {lid} ({binary}): {name} is read by {where} but set only under a condition")
+            # runtime.rs refuses webhook URLs without a webhook secret.
+            if "PULSO__WEBHOOKS__URLS" in nodes and "PULSO_WEBHOOK_SECRET_ARN" not in nodes:
+                self.error(
+                    f"function {lid} ({binary}): sets PULSO__WEBHOOKS__URLS without PULSO_WEBHOOK_SECRET_ARN "
+                    "(the runtime refuses webhook URLs without a secret)"
+                )
+
+    # --- routes ------------------------------------------------------------------------------
+    def api_routes_of(self, lid: str) -> list[str]:
+        integrations = {
+            iid
+            for iid, res in self.resources.items()
+            if res.get("Type") == "AWS::ApiGatewayV2::Integration"
+            and get_att_target((res.get("Properties") or {}).get("IntegrationUri")) == lid
+        }
+        keys = []
+        for res in self.resources.values():
+            if res.get("Type") != "AWS::ApiGatewayV2::Route":
+                continue
+            target = (res.get("Properties") or {}).get("Target")
+            text = target.get("Fn::Sub") if isinstance(target, dict) else target
+            if isinstance(text, str) and any(f"${{{i}}}" in text for i in integrations):
+                keys.append(res["Properties"]["RouteKey"])
+        return keys
+
+    def check_routes(self, binaries: dict[str, str]) -> None:
+        crates = self.crates()
+        for binary, lid in sorted(binaries.items()):
+            paths = sorted(set(ROUTE_LITERAL.findall(rust_sources(crates[binary] / "src"))))
+            if not paths:
+                continue
+            keys = self.api_routes_of(lid)
+            if not keys:
+                self.error(f"function {lid} ({binary}) serves HTTP routes but no API route integrates it")
+                continue
+            if "$default" in keys:
+                continue
+            for path in paths:
+                segments = [s for s in path.split("/") if s]
+                if not any(route_matches(split_route_key(k)[1], segments) for k in keys):
+                    self.error(
+                        f"function {lid} ({binary}): its router serves {path} but no API route matches it "
+                        f"(routes: {', '.join(sorted(keys))})"
+                    )
+
+    # --- table and bucket --------------------------------------------------------------------
+    def the_one(self, kind: str) -> tuple[str, dict] | None:
+        found = [(lid, r) for lid, r in self.resources.items() if r.get("Type") == kind]
+        if len(found) != 1:
+            self.error(f"expected exactly one {kind}, found {len(found)}")
+            return None
+        return found[0]
+
+    def template_table(self, props: dict) -> dict:
+        keys = {k["KeyType"]: k["AttributeName"] for k in props.get("KeySchema", [])}
+        indexes = []
+        for gsi in props.get("GlobalSecondaryIndexes", []):
+            ks = {k["KeyType"]: k["AttributeName"] for k in gsi.get("KeySchema", [])}
+            indexes.append((gsi.get("IndexName"), ks.get("HASH"), ks.get("RANGE")))
+            if (gsi.get("Projection") or {}).get("ProjectionType") != "ALL":
+                self.error(f"table index {gsi.get('IndexName')}: projection must be ALL (docs/data-model.md)")
+        return {
+            "key": (keys.get("HASH"), keys.get("RANGE")),
+            "indexes": indexes,
+            "stream_view_type": (props.get("StreamSpecification") or {}).get("StreamViewType"),
+            "ttl_attribute": (props.get("TimeToLiveSpecification") or {}).get("AttributeName")
+            if (props.get("TimeToLiveSpecification") or {}).get("Enabled") is True
+            else None,
+            "billing_mode": props.get("BillingMode"),
+        }
+
+    def compare_table(self, source: str, expected: dict, actual: dict) -> None:
+        for field in ("key", "stream_view_type", "ttl_attribute", "billing_mode"):
+            want = tuple(expected[field]) if isinstance(expected[field], list) else expected[field]
+            if want != actual[field]:
+                self.error(f"table {field}: {source} says {want!r}, the template has {actual[field]!r}")
+        want_idx = sorted(tuple(i) for i in expected["indexes"])
+        if want_idx != sorted(actual["indexes"]):
+            self.error(f"table GSIs: {source} says {want_idx}, the template has {sorted(actual['indexes'])}")
+
+    def check_table(self, table_definition: dict | None) -> None:
+        found = self.the_one("AWS::DynamoDB::Table")
+        if not found:
+            return
+        lid, res = found
+        props = res.get("Properties") or {}
+        actual = self.template_table(props)
+        defined = {a["AttributeName"]: a["AttributeType"] for a in props.get("AttributeDefinitions", [])}
+        used = {actual["key"][0], actual["key"][1], *(x for i in actual["indexes"] for x in i[1:])}
+        if set(defined) != used or any(t != "S" for t in defined.values()):
+            self.error(f"table {lid}: AttributeDefinitions must be exactly the key attributes, all S")
+        doc = self.root / "docs" / "data-model.md"
+        try:
+            self.compare_table("docs/data-model.md", parse_data_model(doc.read_text(encoding="utf-8")), actual)
+        except (OSError, ValueError) as e:
+            self.error(f"table: cannot read the documented table: {e}")
+        if table_definition is not None:
+            self.compare_table("pulso_aws::dynamo::table_definition()", table_definition, actual)
+        if not (props.get("PointInTimeRecoverySpecification") or {}).get("PointInTimeRecoveryEnabled"):
+            self.error(f"table {lid}: point-in-time recovery must be on")
+        sse = props.get("SSESpecification") or {}
+        if not (sse.get("SSEEnabled") and sse.get("SSEType") == "KMS"):
+            self.error(f"table {lid}: encryption must be SSE with KMS")
+        for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
+            if res.get(policy) != "Retain":
+                self.error(f"table {lid}: {policy} must be Retain")
+
+        found = self.the_one("AWS::S3::Bucket")
+        if not found:
+            return
+        lid, res = found
+        props = res.get("Properties") or {}
+        for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
+            if res.get(policy) != "Retain":
+                self.error(f"bucket {lid}: {policy} must be Retain")
+        block = props.get("PublicAccessBlockConfiguration") or {}
+        for flag in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
+            if block.get(flag) is not True:
+                self.error(f"bucket {lid}: PublicAccessBlockConfiguration.{flag} must be true")
+        if (props.get("VersioningConfiguration") or {}).get("Status") != "Enabled":
+            self.error(f"bucket {lid}: versioning must be enabled")
+        if not (props.get("BucketEncryption") or {}).get("ServerSideEncryptionConfiguration"):
+            self.error(f"bucket {lid}: default encryption must be set")
+        rules = (props.get("LifecycleConfiguration") or {}).get("Rules") or []
+        if not any(r.get("Transitions") for r in rules):
+            self.error(f"bucket {lid}: a lifecycle rule must move old reports to cheaper storage")
+        tls_only = False
+        for pol in self.resources.values():
+            if pol.get("Type") != "AWS::S3::BucketPolicy":
+                continue
+            p = pol.get("Properties") or {}
+            if get_att_target(p.get("Bucket")) != lid:
+                continue
+            for st in (p.get("PolicyDocument") or {}).get("Statement", []):
+                cond = ((st.get("Condition") or {}).get("Bool") or {}).get("aws:SecureTransport")
+                if st.get("Effect") == "Deny" and str(cond).lower() == "false":
+                    tls_only = True
+        if not tls_only:
+            self.error(f"bucket {lid}: a bucket policy must deny requests without TLS (aws:SecureTransport false)")
+
+    # --- roles -------------------------------------------------------------------------------
+    def check_roles(self) -> None:
+        seen: dict[str, str] = {}
+        for lid in self.functions:
+            role = get_att_target((self.functions[lid].get("Properties") or {}).get("Role"))
+            if not role or self.resources.get(role, {}).get("Type") != "AWS::IAM::Role":
+                self.error(f"function {lid}: must name its own AWS::IAM::Role (Role: !GetAtt XRole.Arn), not SAM's default role")
+                continue
+            if role in seen:
+                self.error(f"functions {seen[role]} and {lid} share role {role}; each function gets its own")
+            seen[role] = lid
+        for rid, res in self.resources.items():
+            if res.get("Type") != "AWS::IAM::Role":
+                continue
+            props = res.get("Properties") or {}
+            if props.get("ManagedPolicyArns"):
+                self.error(f"role {rid}: managed policies grant more than Pulso uses; write the statements inline")
+            for policy in props.get("Policies", []):
+                for st in (policy.get("PolicyDocument") or {}).get("Statement", []):
+                    if st.get("Effect") != "Allow":
+                        continue
+                    actions = st.get("Action")
+                    actions = actions if isinstance(actions, list) else [actions]
+                    resources = st.get("Resource")
+                    resources = resources if isinstance(resources, list) else [resources]
+                    sid = st.get("Sid", "?")
+                    for a in actions:
+                        if a == "*" or (isinstance(a, str) and a.endswith(":*")):
+                            self.error(f"role {rid} statement {sid}: action {a!r} grants a whole service")
+                    if "*" in resources:
+                        bad = [a for a in actions if a not in STAR_RESOURCE_ACTIONS]
+                        if bad:
+                            self.error(
+                                f"role {rid} statement {sid}: Resource '*' for {', '.join(map(str, bad))}, "
+                                "which can be scoped to a named resource"
+                            )
+                    if any(isinstance(a, str) and a.startswith("ses:Send") for a in actions):
+                        for r in resources:
+                            text = r.get("Fn::Sub") if isinstance(r, dict) else r
+                            if not isinstance(text, str) or not (":identity/" in text or ":configuration-set/" in text) or text.endswith("/*"):
+                                self.error(f"role {rid} statement {sid}: SES send must be scoped to the identity and configuration set ARNs")
+
+    # --- schedules ---------------------------------------------------------------------------
+    def check_schedules(self, binaries: dict[str, str]) -> None:
+        lid_to_binary = {lid: b for b, lid in binaries.items()}
+        reports_inputs, dispatch_rates = set(), []
+        for sid, res in self.resources.items():
+            if res.get("Type") != "AWS::Scheduler::Schedule":
+                continue
+            props = res.get("Properties") or {}
+            if props.get("ScheduleExpressionTimezone") != {"Ref": "TimeZone"}:
+                self.error(f"schedule {sid}: ScheduleExpressionTimezone must be !Ref TimeZone (the company's time zone)")
+            target = props.get("Target") or {}
+            fn = get_att_target(target.get("Arn"))
+            if fn not in self.functions:
+                self.error(f"schedule {sid}: its target is not one of the template's functions")
+                continue
+            if not (target.get("DeadLetterConfig") or {}).get("Arn"):
+                self.error(f"schedule {sid}: needs a DeadLetterConfig")
+            try:
+                payload = json.loads(target.get("Input", "{}"))
+            except (TypeError, json.JSONDecodeError):
+                self.error(f"schedule {sid}: Input is not JSON")
+                continue
+            binary = lid_to_binary.get(fn)
+            if binary == "reports":
+                reports_inputs.add(payload.get("report"))
+            if binary == "dispatch":
+                dispatch_rates.append(props.get("ScheduleExpression"))
+        if binaries.get("reports") and reports_inputs != {"daily", "weekly", "quarterly"}:
+            self.error(f"reports schedules: inputs cover {sorted(map(str, reports_inputs))}, expected daily, weekly and quarterly")
+        if binaries.get("dispatch") and not any(
+            r in ("rate(15 minutes)", "cron(0/15 * * * ? *)", "cron(*/15 * * * ? *)") for r in dispatch_rates
+        ):
+            self.error(f"dispatch schedule: expected every 15 minutes, found {dispatch_rates}")
+
+    # --- logs and alarms ---------------------------------------------------------------------
+    def check_operations(self) -> None:
+        alarms = [r.get("Properties") or {} for r in self.resources.values() if r.get("Type") == "AWS::CloudWatch::Alarm"]
+
+        def metric_dims(props: dict) -> list[tuple[str, str | None]]:
+            out = []
+            if props.get("MetricName"):
+                for d in props.get("Dimensions", []):
+                    out.append((props["MetricName"], get_att_target(d.get("Value"))))
+            for m in props.get("Metrics", []):
+                metric = ((m.get("MetricStat") or {}).get("Metric") or {})
+                for d in metric.get("Dimensions", []):
+                    out.append((metric.get("MetricName"), get_att_target(d.get("Value"))))
+            return out
+
+        watched = [md for a in alarms for md in metric_dims(a)]
+        for lid in self.functions:
+            logging = self.prop(lid, "LoggingConfig") or {}
+            group = get_att_target(logging.get("LogGroup"))
+            res = self.resources.get(group or "", {})
+            if res.get("Type") != "AWS::Logs::LogGroup" or not (res.get("Properties") or {}).get("RetentionInDays"):
+                self.error(f"function {lid}: LoggingConfig.LogGroup must name a log group with RetentionInDays")
+            if ("Errors", lid) not in watched:
+                self.error(f"function {lid}: no alarm on its Errors metric")
+            if ("Throttles", lid) not in watched:
+                self.error(f"function {lid}: no alarm on its Throttles metric")
+        for qid, res in self.resources.items():
+            if res.get("Type") == "AWS::SQS::Queue" and ("ApproximateNumberOfMessagesVisible", qid) not in watched:
+                self.error(f"queue {qid}: no alarm on its depth (ApproximateNumberOfMessagesVisible)")
+
+    # --- all -----------------------------------------------------------------------------------
+    def run(self, table_definition: dict | None = None) -> list[str]:
+        binaries = self.check_functions()
+        self.check_environment(binaries)
+        self.check_routes(binaries)
+        self.check_table(table_definition)
+        self.check_roles()
+        self.check_schedules(binaries)
+        self.check_operations()
+        return self.errors
+
+    def resolved_environments(self) -> dict[str, dict[str, dict[str, str]]]:
+        """{parameter set: {binary: {VAR: value}}} for the sample and the full parameter sets."""
+        out = {}
+        for label, params in (("sample", cfn_model.SAMPLE_PARAMETERS), ("full", cfn_model.FULL_PARAMETERS)):
+            ev = cfn_model.Evaluator(self.template, params)
+            out[label] = {
+                cfn_model.binary_of(res) or lid: cfn_model.environment(self.template, lid, ev)
+                for lid, res in self.functions.items()
+            }
+        return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2])
+    ap.add_argument("--template", type=Path)
+    ap.add_argument("--table-definition", type=Path)
+    ap.add_argument("--write-env", type=Path)
+    args = ap.parse_args(argv)
+    try:
+        checker = Checker(args.root, args.template)
+        table_definition = json.loads(args.table_definition.read_text()) if args.table_definition else None
+        errors = checker.run(table_definition)
+        if args.write_env:
+            args.write_env.mkdir(parents=True, exist_ok=True)
+            for label, envs in checker.resolved_environments().items():
+                (args.write_env / f"{label}.json").write_text(json.dumps(envs, indent=1, sort_keys=True))
+    except (cfn_model.TemplateError, OSError, KeyError, ValueError) as e:
+        errors = [f"cannot check the template: {e}"]
+    for e in errors:
+        print(f"infra check: {e}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
