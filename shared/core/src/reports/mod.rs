@@ -4,15 +4,27 @@
 //!
 //! - [`periods`]: days, ISO weeks, months and quarters on the company's calendar.
 //! - [`metrics`]: NPS, n, margin and counts for any range and segment, with a trend.
+//! - [`themes`]: what sets detractors' comments apart from promoters' (weighted log-odds).
+//! - [`build`]: each report's figures, from rollups, one day's answers, comments, follow-ups.
+//! - [`render`]: the email (HTML and text) in the audience's language.
+//! - [`archive`]: the HTML, CSV and JSON copies under `reports/<kind>/<period>/`.
+//! - [`run`]: the scheduled run (claim, build, archive, email once) and `pulso report`'s preview.
+//! - [`check`]: rollups recomputed from answers, for `pulso check`.
 
+pub mod archive;
+pub mod build;
+pub mod check;
 pub mod metrics;
 pub mod periods;
+pub mod render;
+pub mod run;
 pub mod themes;
 
 pub use metrics::{
     CountSummary, Metrics, MetricsQuery, MetricsQueryError, RollupTable, TrendPoint, metrics,
 };
 pub use periods::{Interval, Period, PeriodError, report_period};
+pub use run::{Outcome, RunResult, run};
 
 use crate::ports::{ArchiveError, MailError, StoreError};
 
