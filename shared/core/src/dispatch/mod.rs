@@ -88,8 +88,10 @@ pub struct WaveOutcome {
 pub struct DispatchOutcome {
     /// The run's clock when it started.
     pub at: Option<Timestamp>,
-    /// Messages per second the run was paced to.
+    /// Messages per second the run was paced to at its start…
     pub rate: f64,
+    /// …and at its end (lower if the mail service throttled it).
+    pub rate_at_end: f64,
     pub wave: WaveOutcome,
     /// Survey emails accepted by the mail service.
     pub sent: u64,
@@ -212,7 +214,8 @@ where
         consecutive_mail_errors: 0,
     };
     let result = drive(&mut r).await;
-    let out = r.out;
+    let mut out = r.out;
+    out.rate_at_end = r.pacer.rate();
     match result {
         Ok(()) => {
             tracing::info!(
