@@ -1,1 +1,36 @@
-fn main() {}
+//! The alerts Lambda: DynamoDB stream batches and the scheduled webhook retry.
+
+use std::sync::Arc;
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use pulso_alerts::{AlertsFnError, ReqwestClient};
+use pulso_aws::stream::{StreamEvent, response_changes};
+use pulso_core::alerts::webhooks::{Sender, WebhookSecret};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    pulso_aws::runtime::init_tracing();
+    let ctx = Arc::new(pulso_aws::runtime::context_from_env().await?);
+    let sender = Arc::new(Sender {
+        client: ReqwestClient::new(pulso_alerts::POST_TIMEOUT)?,
+        secret: pulso_aws::runtime::webhook_secret().and_then(WebhookSecret::new),
+    });
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let (ctx, sender) = (ctx.clone(), sender.clone());
+        async move {
+            let payload = event.payload;
+            let outcome = if pulso_alerts::is_retry_schedule(&payload) {
+                pulso_alerts::handle_schedule(&ctx, &sender).await?
+            } else if payload.get("Records").is_some() {
+                let stream: StreamEvent = serde_json::from_value(payload)?;
+                let changes = response_changes(&stream);
+                pulso_alerts::handle_changes(&ctx, &sender, &changes).await?
+            } else {
+                return Err(AlertsFnError::UnknownInvocation.into());
+            };
+            tracing::info!(?outcome, "alerts run");
+            Ok::<_, lambda_runtime::Error>(outcome)
+        }
+    }))
+    .await
+}

@@ -1,1 +1,10 @@
-fn main() {}
+//! The capture Lambda: the capture router behind API Gateway. Alerts, follow-ups and webhooks run
+//! in the alerts function, fed by the table's stream, so nothing runs after a write here.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    pulso_aws::runtime::init_tracing();
+    let ctx = pulso_aws::runtime::context_from_env().await?;
+    let app = pulso_capture::router(ctx, pulso_core::capture::NoHooks);
+    lambda_http::run(app).await
+}

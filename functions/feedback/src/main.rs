@@ -1,1 +1,27 @@
-fn main() {}
+//! The feedback Lambda: SES events in, suppressions out.
+
+use std::sync::Arc;
+
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    pulso_aws::runtime::init_tracing();
+    let ctx = Arc::new(pulso_aws::runtime::context_from_env().await?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let ctx = ctx.clone();
+        async move {
+            let summary = pulso_feedback::handle(&ctx, &event.payload).await?;
+            Ok::<_, lambda_runtime::Error>(serde_json::json!({
+                "hard_bounces": summary.hard_bounces,
+                "complaints": summary.complaints,
+                "soft_bounces": summary.soft_bounces,
+                "suppressed_after_soft": summary.suppressed_after_soft,
+                "resets": summary.resets,
+                "ignored": summary.ignored,
+                "unreadable": summary.unreadable,
+            }))
+        }
+    }))
+    .await
+}
