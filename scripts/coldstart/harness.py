@@ -1,0 +1,376 @@
+#!/usr/bin/env python3
+"""Cold-start harness: how long each Pulso function takes from process start to its first answer.
+
+Owns the measurement. For each function (and a minimal `lambda_runtime` hello-world built in the
+same run, tools/hello-lambda) it:
+  1. starts a stand-in Lambda Runtime API on loopback (runtime_api.py) holding one small, valid
+     event for that function;
+  2. starts the function's host-architecture release binary with AWS_LAMBDA_RUNTIME_API pointing
+     there and the environment infra/template.yaml gives that function (parameters: the sample
+     deployment), its AWS endpoint a local moto server holding the table (as the template defines
+     it), the bucket, the secrets and a verified SES identity; fake credentials;
+  3. records start → first `next` (init) and start → answer posted (cold start), kills the process;
+and repeats, reporting medians. Prints a table: function, bootstrap size (the arm64 bootstrap from
+scripts/build-lambdas if present, else "-"), host binary size, init ms, cold start ms, ratio to the
+hello-world, and whether the answer was a success. Targets: ratio <= 1.5, bootstrap <= 8 MB.
+
+Usage: harness.py [--runs N] [--functions a,b] [--no-build] [--moto URL] [--debug]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT / "infra" / "checks"))
+sys.path.insert(0, str(HERE))
+import cfn_model  # noqa: E402
+from runtime_api import Invocation, RuntimeApi  # noqa: E402
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+HELLO = "hello-lambda"
+TARGET_RATIO = 1.5
+TARGET_BYTES = 8 * 1024 * 1024
+# 48 bytes of key material as 64 base64 characters, like the template's generated seed.
+TOKEN_SEED = "ColdStartHarnessKey0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHI"
+TOKEN_KEYS = f"k1:{TOKEN_SEED}"
+assert len(TOKEN_SEED) == 64
+
+# The parameters of the measured deployment: the minimal one, with audiences (so reports and
+# alerts have someone to mail) and a configured send rate (moto has no SES GetAccount).
+PARAMETERS = {
+    **cfn_model.SAMPLE_PARAMETERS,
+    "AlertRecipients": "support@acme.example",
+    "DailyRecipients": "support@acme.example",
+    "WeeklyRecipients": "product@acme.example",
+    "QuarterlyRecipients": "all@acme.example",
+    "MaxSendRate": "14",
+}
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# --- AWS on moto ---------------------------------------------------------------------------------
+class Moto:
+    def __init__(self, url: str | None, workdir: Path):
+        self.proc = None
+        if url:
+            self.url = url
+            return
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = open(workdir / "moto.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"moto did not start on {self.url}")
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def provision(moto_url: str, template: dict) -> dict[str, str]:
+    """Creates the template's table, bucket, secrets and SES identity on moto; returns their names."""
+    import boto3
+
+    kw = dict(endpoint_url=moto_url, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+    stamp = str(int(time.time() * 1000))
+    names = {
+        "Table": f"pulso-coldstart-{stamp}",
+        "ArchiveBucket": f"pulso-coldstart-{stamp}",
+        "ConfigurationSet": f"pulso-coldstart-{stamp}",
+    }
+    table = template["Resources"]["Table"]["Properties"]
+    ddb = boto3.client("dynamodb", **kw)
+    ddb.create_table(
+        TableName=names["Table"],
+        AttributeDefinitions=table["AttributeDefinitions"],
+        KeySchema=table["KeySchema"],
+        GlobalSecondaryIndexes=table["GlobalSecondaryIndexes"],
+        BillingMode=table["BillingMode"],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": table["StreamSpecification"]["StreamViewType"]},
+    )
+    ddb.get_waiter("table_exists").wait(TableName=names["Table"], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    boto3.client("s3", **kw).create_bucket(Bucket=names["ArchiveBucket"])
+    sm = boto3.client("secretsmanager", **kw)
+    names["TokenSecret"] = sm.create_secret(Name=f"pulso-token-{stamp}", SecretString=TOKEN_KEYS)["ARN"]
+    names["WebhookSecret"] = sm.create_secret(Name=f"pulso-webhook-{stamp}", SecretString="w" * 64)["ARN"]
+    ses = boto3.client("sesv2", **kw)
+    try:
+        ses.create_email_identity(EmailIdentity=PARAMETERS["EmailDomain"])
+    except ses.exceptions.AlreadyExistsException:
+        pass
+    ses.create_configuration_set(ConfigurationSetName=names["ConfigurationSet"])
+    return names
+
+
+def environments(template: dict, names: dict[str, str], moto_url: str) -> dict[str, dict[str, str]]:
+    """Each function's environment, as the template sets it, pointed at moto."""
+
+    def resource_value(lid: str, attribute: str | None) -> str:
+        if attribute is None and lid in names:
+            return names[lid]
+        res = template["Resources"].get(lid, {})
+        return cfn_model.fake_resource_value(lid, res, attribute, {**cfn_model.PSEUDO, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT})
+
+    ev = cfn_model.Evaluator(template, PARAMETERS, resource_value, {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT})
+    out = {}
+    for lid, res in cfn_model.functions(template).items():
+        env = cfn_model.environment(template, lid, ev)
+        env["PULSO__STORE__ENDPOINT_URL"] = moto_url
+        out[cfn_model.binary_of(res)] = env
+    return out
+
+
+# --- events --------------------------------------------------------------------------------------
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def sign(purpose: str, subject: str, expires: int) -> str:
+    """A link token as shared/core/src/token.rs makes it (HMAC-SHA256 truncated to 128 bits)."""
+    key = base64.b64decode(TOKEN_SEED)
+    payload = b64url(f"{purpose}:{subject}:{expires}".encode())
+    mac = hmac.new(key, f"pulso-v1.k1.{payload}".encode(), hashlib.sha256).digest()[:16]
+    return f"k1.{payload}.{b64url(mac)}"
+
+
+def http_event(method: str, path: str, route: str, query: str = "", headers: dict | None = None, body: str | None = None) -> dict:
+    host = "coldst0001.execute-api.us-east-1.amazonaws.com"
+    hdrs = {"host": host, "user-agent": "Mozilla/5.0 (cold-start harness)", "accept": "text/html", **(headers or {})}
+    now = int(time.time() * 1000)
+    event = {
+        "version": "2.0",
+        "routeKey": route,
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": hdrs,
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": "coldst0001",
+            "domainName": host,
+            "domainPrefix": "coldst0001",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.10", "userAgent": hdrs["user-agent"]},
+            "requestId": "coldstart-request",
+            "routeKey": route,
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
+            "timeEpoch": now,
+        },
+        "isBase64Encoded": False,
+    }
+    if query:
+        event["queryStringParameters"] = dict(p.split("=", 1) for p in query.split("&"))
+    if body is not None:
+        event["body"] = body
+    return event
+
+
+def events(template: dict) -> dict[str, dict]:
+    """One small, valid event per function, shaped as its trigger sends it."""
+    send_id = "0" * 24 + "c01d57a7"
+    expires = int(time.time()) + 86400
+    token = sign("a", send_id, expires)
+    dispatch_input = json.loads(template["Resources"]["DispatchSchedule"]["Properties"]["Target"]["Input"])
+    out = {
+        HELLO: {"hello": "harness"},
+        # A score link (signed, valid) whose send is not in the table: verify, one read, a page.
+        "capture": http_event("GET", f"/a/{token}", "ANY /a/{proxy+}", query="s=9"),
+        # The metrics query with an API key the table does not hold: one read, a 401.
+        "events": http_event(
+            "GET", "/v1/metrics", "ANY /v1/{proxy+}", query="period=last_30_days",
+            headers={"authorization": "Bearer pk_coldstart_" + "x" * 32, "accept": "application/json"},
+        ),
+        # The schedule's own input: what is due on an empty table.
+        "dispatch": dispatch_input,
+        # The daily digest of an empty day: built, mailed to the audience, archived.
+        "reports": {"report": "daily"},
+    }
+    for name in ("alerts", "feedback"):
+        path = HERE / "events" / f"{name}.json"
+        out[name] = json.loads(path.read_text().replace("@SEND_ID@", send_id))
+    return out
+
+
+# --- measuring -----------------------------------------------------------------------------------
+def run_once(binary: Path, env: dict[str, str], event: dict, timeout_s: float, logfile) -> dict:
+    inv = Invocation(event, f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{binary.name}", timeout_s)
+    with RuntimeApi(inv) as api:
+        full_env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.port}",
+            "AWS_LAMBDA_FUNCTION_NAME": binary.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/pulso/coldstart/{binary.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "coldstart",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "RUST_LOG": "warn",
+            **env,
+        }
+        start = time.perf_counter()
+        proc = subprocess.Popen([str(binary)], env=full_env, stdout=logfile, stderr=logfile, start_new_session=True)
+        finished = inv.done.wait(timeout=timeout_s)
+        exited = proc.poll()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+    result = {
+        "init_ms": (inv.next_at - start) * 1000 if inv.next_at else None,
+        "total_ms": (inv.done_at - start) * 1000 if finished and inv.done_at else None,
+        "outcome": inv.outcome or ("exited" if exited is not None else "timeout"),
+        "body": inv.body[:400].decode("utf-8", "replace"),
+    }
+    return result
+
+
+def answered_ok(name: str, result: dict) -> bool:
+    if result["outcome"] != "response":
+        return False
+    if name in ("capture", "events"):
+        try:
+            status = json.loads(result["body"]).get("statusCode", 200)
+        except (json.JSONDecodeError, AttributeError):
+            return True  # a streamed or non-JSON body: the runtime accepted an answer
+        return int(status) < 500
+    return True
+
+
+def human(n: int | None) -> str:
+    return "-" if n is None else f"{n / (1024 * 1024):.2f} MB"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("--runs", type=int, default=9)
+    ap.add_argument("--functions", default="")
+    ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--moto", default=os.environ.get("PULSO_TEST_AWS_ENDPOINT"))
+    ap.add_argument("--timeout", type=float, default=30.0)
+    ap.add_argument("--debug", action="store_true", help="measure target/debug binaries (checking the harness itself)")
+    args = ap.parse_args()
+
+    template = cfn_model.load(ROOT / "infra" / "template.yaml")
+    fns = {cfn_model.binary_of(r): lid for lid, r in cfn_model.functions(template).items()}
+    wanted = [f for f in args.functions.split(",") if f] or sorted(fns)
+    unknown = [f for f in wanted if f not in fns]
+    if unknown:
+        log(f"unknown functions: {', '.join(unknown)} (the template has {', '.join(sorted(fns))})")
+        return 2
+    packages = []
+    for f in wanted:
+        manifest = (ROOT / "functions" / f / "Cargo.toml").read_text()
+        packages.append(next(line.split('"')[1] for line in manifest.splitlines() if line.startswith("name")))
+    if not args.no_build:
+        cmd = ["cargo", "build", "--quiet", "-p", "pulso-hello-lambda"] + ([] if args.debug else ["--release"])
+        for p in packages:
+            cmd += ["-p", p]
+        log("building host release binaries: " + " ".join(cmd))
+        subprocess.run(cmd, cwd=ROOT, check=True)
+    release = ROOT / "target" / ("debug" if args.debug else "release")
+    workdir = ROOT / "target" / "cold-start"
+    workdir.mkdir(parents=True, exist_ok=True)
+
+    moto = Moto(args.moto, workdir)
+    try:
+        names = provision(moto.url, template)
+        envs = environments(template, names, moto.url)
+        evs = events(template)
+        order = [HELLO] + wanted
+        results: dict[str, list[dict]] = {n: [] for n in order}
+        with open(workdir / "functions.log", "w") as logfile:
+            # One unmeasured start of each binary first (page cache, moto's first-request costs);
+            # then rounds that take the functions in turn, so drift hits them all alike.
+            for rnd in range(args.runs + 1):
+                for name in order:
+                    binary = release / name
+                    if not binary.is_file():
+                        raise SystemExit(f"{binary} is missing: build it (drop --no-build)")
+                    logfile.write(f"--- {name} round {rnd}\n")
+                    logfile.flush()
+                    r = run_once(binary, envs.get(name, {}), evs[name], args.timeout, logfile)
+                    if rnd > 0:
+                        results[name].append(r)
+    finally:
+        moto.stop()
+
+    def median(name: str, key: str) -> float | None:
+        vals = [r[key] for r in results[name] if r[key] is not None]
+        return statistics.median(vals) if vals else None
+
+    hello_total = median(HELLO, "total_ms")
+    rows, ok_all = [], True
+    for name in order:
+        bootstrap = ROOT / "target" / "lambda" / name / "bootstrap"
+        b_size = bootstrap.stat().st_size if bootstrap.is_file() and name != HELLO else None
+        h_size = (release / name).stat().st_size
+        init, total = median(name, "init_ms"), median(name, "total_ms")
+        ratio = (total / hello_total) if (total and hello_total) else None
+        good = sum(answered_ok(name, r) for r in results[name])
+        status = f"{good}/{len(results[name])} ok"
+        if good < len(results[name]):
+            last_bad = next(r for r in reversed(results[name]) if not answered_ok(name, r))
+            status += f" (last failure: {last_bad['outcome']}: {last_bad['body'][:120]!r})"
+            ok_all = False
+        meets = name == HELLO or (ratio is not None and ratio <= TARGET_RATIO and (b_size is None or b_size <= TARGET_BYTES))
+        rows.append((name, human(b_size), human(h_size), init, total, ratio, "yes" if meets else "NO", status))
+
+    print(f"cold start: start -> first invocation answered, median of {args.runs} runs, host {os.uname().machine}, "
+          f"{os.cpu_count()} cores; AWS = moto on loopback")
+    print(f"{'function':<13} {'bootstrap':>10} {'host bin':>10} {'init ms':>8} {'cold ms':>8} {'x hello':>8} {'target':>6}  answers")
+    for name, b, h, init, total, ratio, meets, status in rows:
+        f = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+        r = "-" if ratio is None else f"{ratio:.2f}"
+        print(f"{name:<13} {b:>10} {h:>10} {f(init):>8} {f(total):>8} {r:>8} {meets:>6}  {status}")
+    print(f"targets: cold start <= {TARGET_RATIO}x hello-world, bootstrap <= {human(TARGET_BYTES)} "
+          "(arm64 bootstraps from scripts/build-lambdas; '-' when not built)")
+    return 0 if ok_all else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
