@@ -128,7 +128,7 @@ fn sorted_responses(mut v: Vec<Response>) -> Vec<Response> {
 }
 
 fn sorted_rollups(mut v: Vec<Rollup>) -> Vec<Rollup> {
-    v.sort_by(|a, b| (a.day, a.dimension.key()).cmp(&(b.day, b.dimension.key())));
+    v.sort_by_key(|r| (r.day, r.dimension.key()));
     v
 }
 
@@ -710,12 +710,13 @@ pub async fn save_response_without_deltas_leaves_rollups<S: Store>(s: S) {
 }
 
 fn sent_delta(d: Date, dimension: Dimension, n: i64) -> Rollup {
-    let mut counts = Counts::default();
-    counts.sent = n;
     Rollup {
         day: d,
         dimension,
-        counts,
+        counts: Counts {
+            sent: n,
+            ..Counts::default()
+        },
     }
 }
 
@@ -766,7 +767,7 @@ pub async fn rollups_day_range_is_inclusive<S: Store>(s: S) {
 
 pub async fn rollups_keep_every_dimension<S: Store>(s: S) {
     let d = day("2026-03-02");
-    let dims = vec![
+    let dims = [
         Dimension::All,
         Dimension::Segment {
             name: "plan".into(),
@@ -794,16 +795,18 @@ pub async fn rollups_keep_every_dimension<S: Store>(s: S) {
 
 pub async fn add_to_rollups_creates_and_adds_field_by_field<S: Store>(s: S) {
     let d = day("2026-03-02");
-    let mut a = Counts::default();
-    a.scores = [1, 0, 2, 0, 0, 0, 0, 0, 3, 0, 4];
-    a.comments = 2;
-    a.sent = 10;
-    a.flagged = 1;
-    let mut b = Counts::default();
-    b.scores[10] = -1;
-    b.scores[9] = 1;
-    b.sent = 5;
-    b.flagged = -1;
+    let a = Counts {
+        scores: [1, 0, 2, 0, 0, 0, 0, 0, 3, 0, 4],
+        comments: 2,
+        sent: 10,
+        flagged: 1,
+    };
+    let b = Counts {
+        scores: [0, 0, 0, 0, 0, 0, 0, 0, 0, 1, -1],
+        comments: 0,
+        sent: 5,
+        flagged: -1,
+    };
     let all = |c| Rollup {
         day: d,
         dimension: Dimension::All,
@@ -869,7 +872,7 @@ pub async fn responses_of_day_most_recent_first<S: Store>(s: S) {
         .unwrap();
     let got = s.responses_of_day(d).await.unwrap();
     written.push(late);
-    written.sort_by(|a, b| b.answered_at.cmp(&a.answered_at));
+    written.sort_by_key(|r| std::cmp::Reverse(r.answered_at));
     assert_eq!(got, written);
     assert!(
         s.responses_of_day(day("2026-03-04"))

@@ -75,6 +75,8 @@ pub fn open_with(config: Config, dir: &Path, clock: Arc<dyn Clock>) -> anyhow::R
     })
 }
 
+// Used by the commands that run `--at` a chosen time.
+#[allow(dead_code)]
 /// A clock for `--at`: a full timestamp (`2026-03-02T08:00:00Z`, `…+01:00`) or a local date-time
 /// (`2026-03-02T08:00`, `2026-03-02`) read in the company's time zone; none means the wall clock.
 pub fn clock_at(config: &Config, at: Option<&str>) -> anyhow::Result<Arc<dyn Clock>> {
@@ -84,6 +86,7 @@ pub fn clock_at(config: &Config, at: Option<&str>) -> anyhow::Result<Arc<dyn Clo
     }
 }
 
+#[allow(dead_code)]
 /// Parses an `--at` value (see [`clock_at`]).
 pub fn parse_at(config: &Config, text: &str) -> anyhow::Result<Timestamp> {
     let text = text.trim();
