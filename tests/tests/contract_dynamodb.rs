@@ -1,6 +1,6 @@
-//! The DynamoDB store (`pulso_aws::DynamoStore`) against moto's server: every store port, with the
-//! conditional writes, transactions and index queries of `docs/data-model.md`. Each test gets its
-//! own fresh table.
+//! The DynamoDB store (`pulso_aws::DynamoStore`) against moto's server: the shared store contract
+//! (`pulso_tests::contract_suite!`), then cases of its own — conditional writes, transactions and
+//! index queries of `docs/data-model.md`, and comment retention. Each test gets a fresh table.
 
 use jiff::civil::{Date, date};
 use jiff::{SignedDuration, Timestamp};
@@ -10,6 +10,17 @@ use pulso_core::model::*;
 use pulso_core::ports::*;
 use pulso_core::types::*;
 use pulso_tests::aws::fresh_table;
+
+/// The shared contract, one test per case, each on a fresh table.
+mod contract {
+    async fn store() -> pulso_aws::DynamoStore {
+        pulso_tests::aws::fresh_table()
+            .await
+            .expect("a table on moto")
+    }
+
+    pulso_tests::contract_suite!(store);
+}
 
 fn t(s: &str) -> Timestamp {
     s.parse().unwrap()

@@ -335,8 +335,13 @@ impl Sends for DynamoStore {
     }
 
     async fn reserve_send(&self, contact: &Contact, send: &SurveySend) -> StoreResult<()> {
+        if send.version != 1 {
+            return Err(StoreError::Conflict(format!(
+                "send {} must be new (version 1) to be reserved",
+                send.id
+            )));
+        }
         let mut writes = self.contact_writes(contact)?;
-        // The send is always new here, whatever version it claims.
         writes.push(put_item(versioned_put(self.table(), send_item(send)?, 1)?));
         self.transact(
             writes,
