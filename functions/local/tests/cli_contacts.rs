@@ -295,3 +295,33 @@ fn responses_export_by_day_with_safe_cells_and_erase_forgets_the_person() {
     let bad = env.pulso(&["contacts", "erase", "not an address"]);
     assert!(!bad.status.success());
 }
+
+#[test]
+fn the_demo_company_is_the_same_on_every_run_and_fresh_keeps_other_files() {
+    let a = Env::new();
+    let b = Env::new();
+    let at = "2026-03-02T08:00";
+    let out = a.ok(&["demo", "--at", at]);
+    assert!(out.contains("A sample company"), "{out}");
+    b.ok(&["demo", "--at", at]);
+    let rows = a.export();
+    assert!(rows.len() > 250, "{}", rows.len());
+    assert_eq!(rows, b.export());
+    let locales = column(&rows, "locale");
+    assert!(locales.contains(&"en".to_string()) && locales.contains(&"es".to_string()));
+    // Again in the same place: nothing changes.
+    let again = a.ok(&["demo", "--at", at]);
+    assert!(again.contains("0 created, 0 updated"), "{again}");
+    assert_eq!(a.export(), rows);
+    // --fresh removes the store, the outbox and the archive, and nothing else.
+    std::fs::write(a.data().join("notes.txt"), "mine").unwrap();
+    std::fs::write(a.data().join("outbox").join("old.eml"), "x").unwrap();
+    let fresh = a.ok(&["demo", "--fresh", "--at", at]);
+    assert!(
+        fresh.contains(" created, 0 updated, 0 already there"),
+        "{fresh}"
+    );
+    assert!(a.data().join("notes.txt").exists());
+    assert!(!a.data().join("outbox").join("old.eml").exists());
+    assert_eq!(a.export(), rows);
+}
