@@ -1,1 +1,9 @@
-fn main() {}
+//! Lambda wiring of the events API: the router behind API Gateway (HTTP API), hosted by
+//! `lambda_http`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    pulso_aws::runtime::init_tracing();
+    let ctx = pulso_aws::runtime::context_from_env().await?;
+    lambda_http::run(pulso_events::router(ctx)).await
+}

@@ -32,7 +32,7 @@ use crate::context::Ctx;
 use crate::ports::{Contacts, Mailer, Responses, Rollups, Sends, StoreError, Suppressions};
 
 pub use email::{EmailKind, SurveyRenderer};
-pub use event::{EventRequest, ScheduledEvent, schedule_event};
+pub use event::{EventRequest, MAX_DELAY_HOURS, ScheduledEvent, schedule_event};
 pub use pacing::{DEFAULT_RATE, ManualTimer, Pacer, Timer};
 
 /// What dispatch needs of a store.

@@ -1,0 +1,345 @@
+//! The events API over HTTP on loopback: authentication, malformed bodies (400 naming the field,
+//! nothing written), unknown contacts created, the delay respected, idempotency per event, contact
+//! upserts and the metrics query.
+
+mod dispatch_support;
+
+use std::sync::Arc;
+
+use dispatch_support::*;
+use pulso_core::Ctx;
+use pulso_core::model::{Counts, Dimension, Rollup, SendStatus};
+use pulso_core::ports::{ApiKeys, Clock, Contacts, FixedClock, Rollups, SequentialIds, Sends};
+use pulso_core::types::Email;
+use pulso_local::{DirArchive, SqliteStore};
+use serde_json::{Value, json};
+
+struct Api {
+    base: String,
+    key: String,
+    store: SqliteStore,
+    clock: FixedClock,
+    mailer: FakeMailer,
+    ctx: Ctx<SqliteStore, FakeMailer, DirArchive>,
+    server: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn api(toml: &str) -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::in_memory().unwrap();
+    let clock = FixedClock::at(ts("2026-03-04T10:00:00Z"));
+    let mailer = FakeMailer::new();
+    let ctx = Ctx {
+        config: Arc::new(config(toml)),
+        keys: Arc::new(keys()),
+        store: store.clone(),
+        mailer: mailer.clone(),
+        archive: DirArchive::new(dir.path().join("archive")).unwrap(),
+        clock: Arc::new(clock.clone()),
+        ids: Arc::new(SequentialIds::new("c")),
+    };
+    let key = pulso_events::keys::new_key(&[42u8; 32], "tests", clock.now()).unwrap();
+    store.put_api_key(&key.record).await.unwrap();
+    let router = pulso_events::router(ctx.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Api {
+        base,
+        key: key.plaintext,
+        store,
+        clock,
+        mailer,
+        ctx,
+        server,
+        _dir: dir,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Api {
+    async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        self.post_with(path, Some(&self.key), body).await
+    }
+
+    async fn post_with(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn nothing_written(&self) {
+        assert!(
+            self.store
+                .contact_by_email(&Email::parse("new@example.com").unwrap())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            self.store
+                .due_sends(ts("2100-01-01T00:00:00Z"), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
+
+fn event_body() -> Value {
+    json!({
+        "event": "ticket_closed",
+        "event_id": "T-1",
+        "email": "New@Example.com",
+        "name": "Nuevo <b>Cliente</b>",
+        "account": "Acme",
+        "locale": "es",
+        "time_zone": "Europe/Madrid",
+        "attributes": {"plan": "pro", "seats": 12},
+        "delay_hours": 24
+    })
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_key_are_refused() {
+    let api = api("").await;
+    let body = event_body().to_string();
+    for key in [None, Some("pulso_00000000_nope"), Some("")] {
+        let (status, json) = api.post_with("/v1/events", key, body.clone()).await;
+        assert_eq!(status, 401, "{key:?}");
+        assert_eq!(json["error"], "unauthorized");
+    }
+    let resp = api
+        .http
+        .post(format!("{}/v1/events", api.base))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers().get("www-authenticate").unwrap(),
+        "Bearer realm=\"pulso\""
+    );
+    // A revoked key stops working at once.
+    let k = pulso_events::keys::revoke(&api.store, "pulso_2a2a", api.clock.now())
+        .await
+        .unwrap();
+    assert!(k.revoked_at.is_some());
+    let (status, _) = api.post("/v1/events", body).await;
+    assert_eq!(status, 401);
+    api.nothing_written().await;
+    let (status, _) = api.get("/v1/metrics").await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn malformed_bodies_name_the_field_and_write_nothing() {
+    let api = api("").await;
+    let mut cases: Vec<(String, &str)> = Vec::new();
+    for (field, value) in [
+        ("email", json!("not an address")),
+        ("email", json!(null)),
+        ("event", json!("Ticket Closed")),
+        ("locale", json!("fr")),
+        ("time_zone", json!("Nowhere/City")),
+        ("delay_hours", json!(-3)),
+        ("attributes", json!("plan=pro")),
+        ("account", json!(["Acme"])),
+        ("customer_since", json!("31/01/2025")),
+    ] {
+        let mut b = event_body();
+        if value.is_null() {
+            b.as_object_mut().unwrap().remove(field);
+        } else {
+            b[field] = value;
+        }
+        cases.push((b.to_string(), field));
+    }
+    for (body, field) in cases {
+        let (status, json) = api.post("/v1/events", body.clone()).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(json["error"], "invalid_field", "{json}");
+        assert_eq!(json["field"], field, "{json}");
+        assert!(json["message"].as_str().unwrap().len() > 3);
+    }
+    for body in ["{", "[]", "\"x\"", ""] {
+        let (status, json) = api.post("/v1/events", body).await;
+        assert_eq!(status, 400, "{body:?}");
+        assert_eq!(json["error"], "invalid_json");
+    }
+    let mut extra = event_body();
+    extra["emial"] = json!("typo@example.com");
+    let (status, json) = api.post("/v1/events", extra.to_string()).await;
+    assert_eq!((status, json["field"].as_str()), (400, Some("emial")));
+    // Too large: refused before it is read.
+    let big = format!("{{\"event\":\"t\",\"email\":\"a@b.co\",\"name\":\"{}\"}}", "x".repeat(2 << 20));
+    let (status, _) = api.post("/v1/events", big).await;
+    assert_eq!(status, 413);
+    api.nothing_written().await;
+}
+
+#[tokio::test]
+async fn an_event_creates_the_contact_and_schedules_after_the_delay_once() {
+    let api = api("[email]\nmax_send_rate = 1000\n").await;
+    let (status, json) = api.post("/v1/events", event_body().to_string()).await;
+    assert_eq!(status, 202, "{json}");
+    assert_eq!(json["status"], "scheduled");
+    assert_eq!(json["contact"], "created");
+    assert_eq!(json["duplicate"], false);
+    assert_eq!(json["due_at"], "2026-03-05T10:00:00Z");
+    let contact = api
+        .store
+        .contact_by_email(&Email::parse("new@example.com").unwrap())
+        .await
+        .unwrap()
+        .expect("the contact was created");
+    assert_eq!(contact.locale.code(), "es");
+    assert_eq!(contact.attributes.get("seats"), Some("12"));
+    assert_eq!(json["contact_id"], contact.id.as_str());
+    let sends = api.store.sends_of_contact(&contact.id).await.unwrap();
+    assert_eq!(sends.len(), 1);
+    assert_eq!(sends[0].touchpoint.as_ref().unwrap().as_str(), "ticket_closed");
+    assert_eq!(json["send_id"], sends[0].id.as_str());
+
+    // The same event again: the same send, nothing new.
+    let (status, again) = api.post("/v1/events", event_body().to_string()).await;
+    assert_eq!(status, 200);
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["send_id"], json["send_id"]);
+    assert_eq!(again["contact"], "unchanged");
+    assert_eq!(api.store.sends_of_contact(&contact.id).await.unwrap().len(), 1);
+
+    // The delay holds: nothing before it, the survey after it, in Spanish, names escaped.
+    let timer = pulso_core::dispatch::ManualTimer::new();
+    api.clock.set(ts("2026-03-05T09:59:00Z"));
+    let out = pulso_core::dispatch::run(&api.ctx, &timer, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(out.sent, 0);
+    api.clock.set(ts("2026-03-05T10:00:00Z"));
+    let out = pulso_core::dispatch::run(&api.ctx, &timer, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(out.sent, 1);
+    let mail = &api.mailer.delivered()[0];
+    assert_eq!(mail.email.to, vec!["new@example.com".to_string()]);
+    let raw = String::from_utf8_lossy(&mail.email.raw).replace("=\r\n", "");
+    assert!(raw.contains("lang=3D\"es\"") || raw.contains("lang=\"es\""));
+    let html = &raw[raw.find("Content-Type: text/html").unwrap()..];
+    assert!(!html.contains("<b>Cliente</b>"), "names are escaped in HTML");
+    assert!(html.contains("Cliente"));
+    let s = api.store.send(&sends[0].id).await.unwrap().unwrap();
+    assert!(matches!(s.status, SendStatus::Sent { .. }));
+
+    // A second event for the same contact right away: recorded, skipped for fatigue.
+    let mut other = event_body();
+    other["event_id"] = json!("T-2");
+    other["delay_hours"] = json!(0);
+    let (status, json) = api.post("/v1/events", other.to_string()).await;
+    assert_eq!(status, 202);
+    assert_eq!((json["status"].as_str(), json["reason"].as_str()), (Some("skipped"), Some("fatigue")));
+}
+
+#[tokio::test]
+async fn events_without_an_id_are_deduplicated_by_content() {
+    let api = api("").await;
+    let mut b = event_body();
+    b.as_object_mut().unwrap().remove("event_id");
+    let (s1, j1) = api.post("/v1/events", b.to_string()).await;
+    let (s2, j2) = api.post("/v1/events", b.to_string()).await;
+    assert_eq!((s1, s2), (202, 200));
+    assert_eq!(j1["event_id_derived"], true);
+    assert_eq!(j1["send_id"], j2["send_id"]);
+}
+
+#[tokio::test]
+async fn contacts_are_upserted_one_or_many_and_a_bad_batch_writes_nothing() {
+    let api = api("").await;
+    let (status, json) = api
+        .post("/v1/contacts", json!({"email": "one@example.com", "name": "One"}).to_string())
+        .await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["outcome"], "created");
+    let batch = json!({"contacts": [
+        {"email": "one@example.com", "name": "One Renamed"},
+        {"email": "two@example.com", "locale": "es", "attributes": {"region": "latam"}},
+        {"email": "ONE@example.com", "name": "One Renamed"}
+    ]});
+    let (status, json) = api.post("/v1/contacts", batch.to_string()).await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!((json["created"].as_u64(), json["updated"].as_u64(), json["unchanged"].as_u64()), (Some(1), Some(1), Some(1)));
+    let bad = json!([{"email": "three@example.com"}, {"email": "four@example.com", "locale": "xx"}]);
+    let (status, json) = api.post("/v1/contacts", bad.to_string()).await;
+    assert_eq!(status, 400);
+    assert_eq!(json["field"], "contacts[1].locale");
+    assert!(
+        api.store
+            .contact_by_email(&Email::parse("three@example.com").unwrap())
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing of a bad batch is written"
+    );
+}
+
+#[tokio::test]
+async fn metrics_answer_from_the_rollups() {
+    let api = api("").await;
+    let mut counts = Counts::default();
+    counts.scores[10] = 3;
+    counts.scores[2] = 1;
+    counts.sent = 8;
+    api.store
+        .add_to_rollups(&[Rollup {
+            day: jiff::civil::date(2026, 3, 2),
+            dimension: Dimension::All,
+            counts,
+        }])
+        .await
+        .unwrap();
+    let (status, json) = api
+        .get("/v1/metrics?from=2026-03-01&to=2026-03-04&interval=day")
+        .await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["counts"]["responses"], 4);
+    assert_eq!(json["counts"]["sent"], 8);
+    assert_eq!(json["trend"].as_array().unwrap().len(), 4);
+    let (status, json) = api.get("/v1/metrics?interval=hourly").await;
+    assert_eq!(status, 400);
+    assert_eq!(json["field"], "interval");
+}
