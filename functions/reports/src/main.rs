@@ -1,1 +1,22 @@
-fn main() {}
+//! Lambda wiring of the reports function: invoked by the three EventBridge Scheduler schedules
+//! (daily digest, weekly on Mondays, quarterly on the first day of the quarter) with
+//! `{"report": …, "at": "<aws.scheduler.scheduled-time>"}`. Returns the run's outcome (kind,
+//! period, outcome, archive keys: no personal data) so the invocation log says what it did.
+
+use std::sync::Arc;
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    pulso_aws::runtime::init_tracing();
+    let ctx = Arc::new(pulso_aws::runtime::context_from_env().await?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let ctx = ctx.clone();
+        async move {
+            let result = pulso_reports::handle(&ctx, &event.payload).await?;
+            Ok::<_, Error>(serde_json::to_value(&result)?)
+        }
+    }))
+    .await
+}

@@ -228,8 +228,10 @@ impl Fixture {
 
     /// `n` surveys sent on `day` (the counter dispatch keeps).
     pub async fn sent(&self, day: Date, n: i64) {
-        let mut counts = pulso_core::model::Counts::default();
-        counts.sent = n;
+        let counts = pulso_core::model::Counts {
+            sent: n,
+            ..Default::default()
+        };
         self.ctx
             .store
             .add_to_rollups(&[Rollup {

@@ -155,6 +155,13 @@ where
     M: Mailer,
     A: Archive,
 {
+    if super::periods::kind_of(&period) != Some(kind) {
+        return Err(ReportError::Period(super::PeriodError::BadLabel(format!(
+            "{} for a {} report",
+            period.label(),
+            kind.as_str()
+        ))));
+    }
     let label = period.label();
     let now = ctx.now();
     let prefix = super::build::archive_prefix(kind, &period);
@@ -170,24 +177,7 @@ where
             });
         }
     };
-    let config = &ctx.config;
-    let locale = locale(config, kind);
-    let report = build(&ctx.store, config, kind, period, at, locale).await?;
-    let archived_html = render(&report, config, None)?.html;
-    let keys = archive_store(&ctx.archive, &report, &archived_html).await?;
-
-    let recipients = crate::Config::recipients(audience(config, kind));
-    let outcome = if recipients.is_empty() {
-        Outcome::Archived
-    } else {
-        let url = links::report_url(config, &ctx.keys, &keys.html, now);
-        let rendered = render(&report, config, Some(url))?;
-        let email = email(config, &report, &rendered, &recipients, now)?;
-        ctx.mailer.send(&email).await?;
-        Outcome::Sent {
-            recipients: recipients.len(),
-        }
-    };
+    let (outcome, keys) = deliver(ctx, kind, period, at).await?;
     claimed.status = ReportRunStatus::Sent { at: ctx.now() };
     claimed.version += 1;
     if let Err(e) = ctx.store.put_report_run(&claimed).await {
@@ -201,6 +191,41 @@ where
         outcome,
         archive: Some(keys),
     })
+}
+
+/// Builds the report of `period`, archives it and emails it to its audience, without claiming
+/// the period (the scheduled run claims first; the demo and tests call this directly).
+pub async fn deliver<S, M, A>(
+    ctx: &Ctx<S, M, A>,
+    kind: ReportKind,
+    period: Period,
+    at: Timestamp,
+) -> Result<(Outcome, ArchiveKeys), ReportError>
+where
+    S: ReportStore,
+    M: Mailer,
+    A: Archive,
+{
+    let config = &ctx.config;
+    let now = ctx.now();
+    let locale = locale(config, kind);
+    let report = build(&ctx.store, config, kind, period, at, locale).await?;
+    let archived_html = render(&report, config, None)?.html;
+    let keys = archive_store(&ctx.archive, &report, &archived_html).await?;
+    let recipients = crate::Config::recipients(audience(config, kind));
+    if recipients.is_empty() {
+        return Ok((Outcome::Archived, keys));
+    }
+    let url = links::report_url(config, &ctx.keys, &keys.html, now);
+    let rendered = render(&report, config, Some(url))?;
+    let email = email(config, &report, &rendered, &recipients, now)?;
+    ctx.mailer.send(&email).await?;
+    Ok((
+        Outcome::Sent {
+            recipients: recipients.len(),
+        },
+        keys,
+    ))
 }
 
 fn email(
