@@ -13,7 +13,12 @@ Owns these rules (each failure names the function, variable, route or resource c
               KMS encryption and Retain policies; the bucket is private, encrypted, versioned,
               TLS-only, with lifecycle transitions and Retain policies
   roles       each function has its own role; no `*` action; `*` resource only for actions IAM
-              cannot scope (listed below, with why)
+              cannot scope (listed below, with why); SES sending scoped to the identity and the
+              configuration set
+  dynamodb    each role grants exactly the DynamoDB actions its function's code can reach: the store
+              methods called in the function's crate and in the pulso-core code it references
+              (followed module by module, function by function), mapped to DynamoDB operations by
+              docs/data-model.md's access-pattern table; index ARNs only where an index is queried
   schedules   every schedule runs in the TimeZone parameter and targets a function; dispatch every
               15 minutes; the reports schedules cover daily, weekly and quarterly
   operations  every function logs to its own group with retention, has an errors alarm and is in
@@ -151,6 +156,220 @@ def parse_data_model(text: str) -> dict:
         "ttl_attribute": setting("TTL attribute"),
         "billing_mode": setting("billing"),
     }
+
+
+STREAM_ACTIONS = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
+# Store methods outside the ports (inherent to pulso_aws::DynamoStore), as data-model.md describes them.
+EXTRA_STORE_METHODS = {"remove_comments_of_day": ({"Query", "UpdateItem"}, True)}
+OPERATION_WORDS = {
+    "GetItem": "GetItem", "PutItem": "PutItem", "UpdateItem": "UpdateItem", "DeleteItem": "DeleteItem",
+    "Query": "Query", "BatchGetItem": "BatchGetItem", "BatchWriteItem": "BatchWriteItem",
+    # inside TransactWriteItems [...]
+    "Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem",
+}
+
+
+def store_operations(text: str) -> dict[str, tuple[set[str], bool]]:
+    """Store method -> (DynamoDB actions, whether it queries an index), from data-model.md's
+    access-pattern table ("| # | pattern (`method`) | served by |")."""
+    start = text.find("## Access patterns")
+    end = text.find("\n## ", start + 5)
+    section = text[start:end if end > 0 else None] if start >= 0 else ""
+    out: dict[str, tuple[set[str], bool]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 3 or not line.startswith("|"):
+            continue
+        methods = [m.split("::")[-1].split("(")[0] for m in re.findall(r"\(`([^`]+)`", cells[1])]
+        methods += [m.split("::")[-1].split("(")[0] for m in re.findall(r",\s*`([^`]+)`", cells[1])]
+        served = cells[2]
+        actions = {OPERATION_WORDS[w] for w in re.findall(r"\b(" + "|".join(OPERATION_WORDS) + r")\b", served)}
+        if "TransactWriteItems" in served and "put_contact" in served:
+            actions |= {"PutItem"}  # "the contact's versioned write as in put_contact"
+        for m in methods:
+            if re.fullmatch(r"[a-z_]+", m) and actions:
+                prev = out.get(m, (set(), False))
+                out[m] = (prev[0] | actions, prev[1] or ("Query" in actions and "GSI" in served))
+    if not out:
+        raise ValueError("docs/data-model.md: no access-pattern rows naming store methods")
+    return {**out, **EXTRA_STORE_METHODS}
+
+
+def fn_bodies(source: str) -> dict[str, str]:
+    """Top-level and impl `fn name(...) { body }` texts of a Rust file, by name (brace-matched)."""
+    out: dict[str, str] = {}
+    for m in re.finditer(r"\bfn\s+([a-z_][a-z0-9_]*)\s*(?:<[^{;]*?>)?\s*\(", source):
+        brace = source.find("{", m.end())
+        semi = source.find(";", m.end())
+        if brace < 0 or (0 <= semi < brace and "where" not in source[m.end():semi]):
+            continue
+        depth, p = 0, brace
+        while p < len(source):
+            if source[p] == "{":
+                depth += 1
+            elif source[p] == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            p += 1
+        out[m.group(1)] = out.get(m.group(1), "") + source[m.start():p + 1]
+    return out
+
+
+def expand_use(tree: str) -> list[str]:
+    """`a::{b, c::{d, e as f}, self}` -> ["a::b", "a::c::d", "a::c::e as f", "a::self"]."""
+    tree = re.sub(r"\s+", " ", tree).strip()
+    brace = tree.find("{")
+    if brace < 0:
+        return [tree]
+    prefix, inner = tree[:brace], tree[brace + 1 : tree.rfind("}")]
+    parts, depth, cur = [], 0, ""
+    for ch in inner:
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+            continue
+        depth += ch == "{"
+        depth -= ch == "}"
+        cur += ch
+    parts.append(cur)
+    return [x for part in parts if part.strip() for x in expand_use(prefix + part.strip())]
+
+
+_REACHED: dict[tuple, set[str]] = {}
+"""Store methods reached, by (root, function, its sources): the sources decide, so this is safe."""
+
+
+class CoreReach:
+    """Which pulso-core code a function can reach, followed the way rustc resolves names (roughly):
+    `use` imports, `crate::`/`super::`/`self::`/`pulso_core::` paths, child modules, and calls to
+    functions of the same file. A path to a function reaches that function's body (and what it
+    calls); a path to a module or a type reaches the whole file (types' methods included)."""
+
+    PATH = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)+)")
+    CALL = re.compile(r"(?<![A-Za-z0-9_:])\.?([a-z_][a-z0-9_]*)\s*(?:::<[^>]*>)?\s*\(")
+
+    def __init__(self, core_src: Path):
+        self.core = core_src
+        self._texts: dict[Path, str] = {}
+        self._bodies: dict[Path, dict[str, str]] = {}
+        self._imports: dict[Path, dict[str, list[str]]] = {}
+
+    def bodies(self, path: Path) -> dict[str, str]:
+        if path not in self._bodies:
+            self._bodies[path] = fn_bodies(self.text(path))
+        return self._bodies[path]
+
+    def text(self, path: Path) -> str:
+        if path not in self._texts:
+            self._texts[path] = strip_tests(path.read_text(encoding="utf-8"))
+        return self._texts[path]
+
+    def module_file(self, parts: list[str]) -> Path | None:
+        if not parts:
+            return self.core / "lib.rs"
+        base = self.core.joinpath(*parts)
+        for candidate in (base.with_suffix(".rs"), base / "mod.rs"):
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def module_parts(self, path: Path) -> list[str]:
+        parts = list(path.relative_to(self.core).with_suffix("").parts)
+        return parts[:-1] if parts and parts[-1] in ("mod", "lib") else parts
+
+    def imports(self, path: Path | None, text: str) -> dict[str, list[str]]:
+        """Local name -> path segments, from the file's `use` statements."""
+        key = path or Path("<crate>")
+        if path is None or key not in self._imports:
+            found: dict[str, list[str]] = {}
+            for m in re.finditer(r"\buse\s+([^;]+);", text):
+                for item in expand_use(m.group(1)):
+                    target, _, alias = item.partition(" as ")
+                    segs = [x for x in target.strip().split("::") if x]
+                    if segs and segs[-1] == "self":
+                        segs = segs[:-1]
+                    if segs and segs[-1] != "*":
+                        found[(alias.strip() or segs[-1])] = segs
+            if path is None:
+                return found
+            self._imports[key] = found
+        return self._imports[key]
+
+    def absolute(self, segs: list[str], here: list[str] | None, imports: dict[str, list[str]]) -> list[str] | None:
+        """Module path inside pulso-core (without the crate name), or None when outside it."""
+        seen = 0
+        while segs and segs[0] in imports and seen < 5 and imports[segs[0]] != segs[:1]:
+            segs = imports[segs[0]] + segs[1:]
+            seen += 1
+        head = segs[0] if segs else ""
+        if head == "pulso_core":
+            return segs[1:]
+        if here is None:
+            return None  # the function crate's own crate::/super:: paths are not pulso-core
+        if head == "crate":
+            return segs[1:]
+        if head in ("super", "self"):
+            base = list(here)
+            while segs and segs[0] in ("super", "self"):
+                if segs[0] == "super":
+                    base = base[:-1]
+                segs = segs[1:]
+            return base + segs
+        if self.module_file(here + [head]):
+            return here + segs
+        return None
+
+    def target(self, module_path: list[str], depth: int = 0) -> tuple[Path, str | None] | None:
+        for k in range(len(module_path), -1, -1):
+            f = self.module_file(module_path[:k])
+            if f:
+                rest = module_path[k:]
+                imports = self.imports(f, self.text(f))
+                if rest and rest[0] in imports and depth < 8:  # a re-export (`pub use c::Thing`)
+                    mp = self.absolute(rest, self.module_parts(f), imports)
+                    if mp is not None and mp != module_path:
+                        return self.target(mp, depth + 1)
+                if rest and re.fullmatch(r"[A-Z][A-Z0-9_]*", rest[0]):
+                    return None  # a constant runs no code
+                if rest and re.fullmatch(r"[a-z_][a-z0-9_]*", rest[0]):
+                    return (f, rest[0]) if rest[0] in self.bodies(f) else None
+                return f, None
+        return None
+
+    def reach(self, start_texts: list[str]) -> list[str]:
+        """The texts reachable from the function crate's sources (each file or function once)."""
+        seen: set[tuple[Path, str | None]] = set()
+        todo: list[tuple[str, Path | None]] = [(t, None) for t in start_texts]
+        texts = list(start_texts)
+        while todo:
+            text, path = todo.pop()
+            here = self.module_parts(path) if path else None
+            imports = self.imports(path, self.text(path) if path else text)
+            targets = []
+            # `use` lines only name things; what the code then calls is what it reaches.
+            code = re.sub(r"\b(?:pub(?:\([a-z]+\))?\s+)?use\s+[^;]+;", "", text)
+            for m in self.PATH.finditer(code):
+                mp = self.absolute(m.group(1).split("::"), here, imports)
+                if mp is not None:
+                    targets.append(self.target(mp))
+            local = self.bodies(path) if path else {}
+            for name in set(self.CALL.findall(code)):
+                if name in local:
+                    targets.append((path, name))
+                elif name in imports:
+                    mp = self.absolute([name], here, imports)
+                    if mp is not None:
+                        targets.append(self.target(mp))
+            for t in targets:
+                if not t or t in seen:
+                    continue
+                seen.add(t)
+                f, fn = t
+                body = self.text(f) if fn is None else self.bodies(f).get(fn, "")
+                texts.append(body)
+                todo.append((body, f))
+        return texts
 
 
 class Checker:
@@ -427,6 +646,64 @@ class Checker:
                             if not isinstance(text, str) or not (":identity/" in text or ":configuration-set/" in text) or text.endswith("/*"):
                                 self.error(f"role {rid} statement {sid}: SES send must be scoped to the identity and configuration set ARNs")
 
+    # --- dynamodb least privilege ------------------------------------------------------------
+    def role_of(self, lid: str) -> str | None:
+        return get_att_target((self.functions[lid].get("Properties") or {}).get("Role"))
+
+    def check_dynamodb(self, binaries: dict[str, str]) -> None:
+        try:
+            ops = store_operations((self.root / "docs" / "data-model.md").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            self.error(f"dynamodb: cannot read the store's operations: {e}")
+            return
+        table = next((lid for lid, r in self.resources.items() if r.get("Type") == "AWS::DynamoDB::Table"), None)
+        reach = CoreReach(self.root / "shared" / "core" / "src")
+        call = re.compile(r"\.(" + "|".join(sorted(ops, key=len, reverse=True)) + r")\s*\(")
+        crates = self.crates()
+        for binary, lid in sorted(binaries.items()):
+            own = [strip_tests(p.read_text(encoding="utf-8")) for p in sorted((crates[binary] / "src").rglob("*.rs"))]
+            if not any("pulso_core" in t or "pulso_aws" in t for t in own):
+                continue  # a placeholder crate: nothing to hold its role to yet
+            key = (str(self.root), binary, tuple(own))
+            if key not in _REACHED:
+                _REACHED[key] = {m for t in reach.reach(own) for m in call.findall(t)}
+            methods = _REACHED[key]
+            needed = {"dynamodb:" + a for m in methods for a in ops[m][0]}
+            needs_index = any(ops[m][1] for m in methods)
+            role = self.role_of(lid)
+            statements = [
+                st
+                for pol in ((self.resources.get(role or "", {}).get("Properties") or {}).get("Policies") or [])
+                for st in (pol.get("PolicyDocument") or {}).get("Statement", [])
+                if st.get("Effect") == "Allow"
+            ]
+            granted: set[str] = set()
+            index_granted = False
+            for st in statements:
+                actions = st.get("Action")
+                actions = set(actions if isinstance(actions, list) else [actions]) - STREAM_ACTIONS
+                actions = {a for a in actions if isinstance(a, str) and a.startswith("dynamodb:")}
+                if not actions:
+                    continue
+                granted |= actions
+                resources = st.get("Resource")
+                for r in resources if isinstance(resources, list) else [resources]:
+                    text = r.get("Fn::Sub") if isinstance(r, dict) else r
+                    if isinstance(text, str) and table and f"${{{table}.Arn}}/index/" in text:
+                        index_granted = True
+            for a in sorted(needed - granted):
+                users = sorted(m for m in methods if a.removeprefix("dynamodb:") in ops[m][0])
+                self.error(f"role {role} of {lid} ({binary}): lacks {a}, which its code needs (store {', '.join(users)})")
+            for a in sorted(granted - needed):
+                self.error(
+                    f"role {role} of {lid} ({binary}): grants {a}, which no store call its code can reach needs "
+                    f"(reached: {', '.join(sorted(methods)) or 'none'})"
+                )
+            if needs_index and not index_granted:
+                self.error(f"role {role} of {lid} ({binary}): queries an index but is not granted ${{Table.Arn}}/index/*")
+            if index_granted and not needs_index:
+                self.error(f"role {role} of {lid} ({binary}): is granted the table's indexes but queries none")
+
     # --- schedules ---------------------------------------------------------------------------
     def check_schedules(self, binaries: dict[str, str]) -> None:
         lid_to_binary = {lid: b for b, lid in binaries.items()}
@@ -498,6 +775,7 @@ class Checker:
         self.check_routes(binaries)
         self.check_table(table_definition)
         self.check_roles()
+        self.check_dynamodb(binaries)
         self.check_schedules(binaries)
         self.check_operations()
         return self.errors

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import re
 import shutil
 import tempfile
 import unittest
@@ -43,7 +44,8 @@ class Tree:
         for rel in ("Cargo.toml", "infra/template.yaml", "docs/data-model.md"):
             (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(ROOT / rel, self.root / rel)
-        shutil.copytree(ROOT / "shared" / "aws" / "src", self.root / "shared" / "aws" / "src")
+        for crate in ("aws", "core"):
+            shutil.copytree(ROOT / "shared" / crate / "src", self.root / "shared" / crate / "src")
         for cargo in (ROOT / "functions").glob("*/Cargo.toml"):
             dest = self.root / "functions" / cargo.parent.name
             dest.mkdir(parents=True)
@@ -198,6 +200,24 @@ class BrokenTemplates(unittest.TestCase):
         errors = broken(extra)
         self.assertTrue(mentions(errors, "queue ExtraDeadLetters", "depth"), errors)
 
+    def test_a_role_missing_an_action_its_code_needs(self):
+        def narrow(r, t):
+            for st in r["FeedbackRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
+                if isinstance(st["Action"], list) and "dynamodb:PutItem" in st["Action"]:
+                    st["Action"].remove("dynamodb:PutItem")
+
+        errors = broken(narrow)
+        self.assertTrue(mentions(errors, "FeedbackRole", "lacks dynamodb:PutItem", "put_suppression"), errors)
+
+    def test_a_role_granting_an_action_no_code_needs(self):
+        def widen(r, t):
+            for st in r["FeedbackRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
+                if isinstance(st["Action"], list) and "dynamodb:GetItem" in st["Action"]:
+                    st["Action"].append("dynamodb:DeleteItem")
+
+        errors = broken(widen)
+        self.assertTrue(mentions(errors, "FeedbackRole", "grants dynamodb:DeleteItem"), errors)
+
     def test_the_command_fails_on_a_broken_copy_of_the_file(self):
         tree = Tree()
         try:
@@ -248,6 +268,12 @@ class BrokenCode(unittest.TestCase):
         errors = self.tree.errors()
         self.assertTrue(mentions(errors, "crate functions/exports has no function"), errors)
 
+    def test_a_store_call_the_role_does_not_allow(self):
+        lib = self.tree.root / "functions" / "feedback" / "src" / "lib.rs"
+        lib.write_text(lib.read_text() + "\nasync fn _forget(s: &S) { let _ = s.delete_send(&id).await; }\n")
+        errors = self.tree.errors()
+        self.assertTrue(mentions(errors, "FeedbackRole", "lacks dynamodb:DeleteItem", "delete_send"), errors)
+
     def test_a_router_path_the_api_does_not_route(self):
         self.tree.write(
             "functions/capture/src/extra_routes.rs",
@@ -292,6 +318,50 @@ class Pieces(unittest.TestCase):
         self.assertEqual(ev.eval({"Fn::Sub": "${!Literal}"}), "${Literal}")
         with self.assertRaises(cfn_model.TemplateError):
             cfn_model.Evaluator(TEMPLATE, {})  # required parameters missing
+
+
+class Reach(unittest.TestCase):
+    """The name resolution behind the DynamoDB rule, on a small made-up pulso-core."""
+
+    def test_only_what_the_function_can_reach_counts(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            core = Path(tmp)
+            (core / "b").mkdir()
+            (core / "lib.rs").write_text("pub mod a;\npub mod b;\n")
+            (core / "a.rs").write_text(
+                "use crate::b::helper;\n"
+                "pub fn entry(s: &S) { helper(s); local(s); }\n"
+                "fn local(s: &S) { s.store.contact(&id); }\n"
+                "pub fn unused(s: &S) { s.store.delete_send(&id); }\n"
+            )
+            (core / "b" / "mod.rs").write_text(
+                "mod c;\npub use c::Thing;\npub const LIMIT: u32 = 1;\n"
+                "pub fn helper(s: &S) { c::deep(s); }\n"
+            )
+            (core / "b" / "c.rs").write_text(
+                "pub fn deep(s: &S) { s.store.put_send(&x); }\n"
+                "pub struct Thing;\nimpl Thing { fn m(&self, s: &S) { s.store.rollups(a, b); } }\n"
+                "#[cfg(test)]\nmod tests { fn t(s: &S) { s.store.save_response(&r, &d); } }\n"
+            )
+            function = "use pulso_core::a;\nfn main() { a::entry(&s); let _ = pulso_core::b::LIMIT; }\n"
+            texts = check_consistency.CoreReach(core).reach([function])
+            calls = {m for t in texts for m in re.findall(r"\.store\.([a-z_]+)\(", t)}
+            self.assertEqual(calls, {"contact", "put_send"})
+            # Naming a type reaches its file (its methods), naming a constant reaches nothing.
+            texts = check_consistency.CoreReach(core).reach(["fn main() { pulso_core::b::Thing.m(&s); }"])
+            calls = {m for t in texts for m in re.findall(r"\.store\.([a-z_]+)\(", t)}
+            self.assertEqual(calls, {"put_send", "rollups"})
+
+    def test_the_documented_operations(self):
+        ops = check_consistency.store_operations((ROOT / "docs" / "data-model.md").read_text())
+        self.assertEqual(ops["put_contact"][0], {"PutItem"})
+        self.assertEqual(ops["save_response"][0], {"PutItem", "UpdateItem"})
+        self.assertEqual(ops["delete_contact"][0], {"GetItem", "DeleteItem"})
+        self.assertEqual(ops["contacts_of_account"], ({"Query"}, True))
+        self.assertEqual(ops["rollups"], ({"Query"}, False))
+        self.assertEqual(ops["suppression"][0], {"GetItem", "PutItem"})
+        with self.assertRaises(ValueError):
+            check_consistency.store_operations("## Access patterns\n| a | b | c |\n")
 
 
 class CheckovGate(unittest.TestCase):
