@@ -124,6 +124,13 @@ pub async fn revoke<S: ApiKeys>(store: &S, prefix: &str, now: Timestamp) -> Resu
     }
 }
 
+/// The DynamoDB store of a deployment (`store.table`, `store.endpoint_url`), for managing its keys
+/// from the operator's machine with `pulso keys` (credentials from the usual AWS environment).
+pub async fn deployed_store(config: &pulso_core::Config) -> pulso_aws::DynamoStore {
+    let sdk = pulso_aws::sdk_config(config.store.endpoint_url.as_deref()).await;
+    pulso_aws::DynamoStore::from_sdk(&sdk, config.store.table.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
