@@ -8,6 +8,7 @@
 //! it did in a few lines for a person. [`run`] calls the steps in order and prints them.
 
 mod company;
+mod reports;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -75,6 +76,8 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> anyhow::Result<()> {
         out.flush()
     };
     show(company::run(&demo).await?)?;
+    // Steps that print their own account as they go.
+    reports::run(&demo.ctx).await?;
 
     let mut out = std::io::stdout().lock();
     let dir = demo.data_dir.display();
