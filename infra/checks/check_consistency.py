@@ -4,7 +4,8 @@
 Owns these rules (each failure names the function, variable, route or resource concerned):
   functions   every crate in functions/ (but `local`) has exactly one function in the template,
               built from its binary (Metadata.BuildProperties.Binary), and every function builds a
-              crate's binary; provided.al2023, arm64, rust-cargolambda, CodeUri at the workspace
+              crate's binary; provided.al2023, arm64, rust-cargolambda, CodeUri the crate's directory
+              (a workspace member, so the workspace's one target directory serves every function)
   environment every environment variable a function reads (string literals PULSO_… / RUST_LOG in
               its crate and in shared/aws, outside tests) is set by the template for that
               function, unconditionally, unless it is a documented local-only alternative
@@ -418,20 +419,25 @@ class Checker:
             if self.prop(lid, "Architectures") != ["arm64"]:
                 self.error(f"function {lid}: Architectures must be [arm64]")
             code_uri = self.prop(lid, "CodeUri")
-            if not isinstance(code_uri, str) or not (
-                (self.template_path.parent / code_uri / "Cargo.toml").is_file()
-                and "[workspace]" in (self.template_path.parent / code_uri / "Cargo.toml").read_text()
-            ):
-                self.error(f"function {lid}: CodeUri must be the workspace root (.. from infra/), not {code_uri!r}")
+            want = f"../functions/{binary}"
+            if code_uri != want:
+                self.error(
+                    f"function {lid}: CodeUri must be its crate's directory {want!r} (cargo-lambda then builds "
+                    f"it into the workspace's shared target/), not {code_uri!r}"
+                )
             if binary not in crates:
                 self.error(
                     f"function {lid} builds binary {binary!r}, but functions/{binary}/ is not a function crate"
                 )
+        root_manifest = tomllib.loads((self.root / "Cargo.toml").read_text(encoding="utf-8"))
+        workspace_members = set((root_manifest.get("workspace") or {}).get("members", []))
         for name, path in crates.items():
             manifest = tomllib.loads((path / "Cargo.toml").read_text(encoding="utf-8"))
             bins = [b.get("name") for b in manifest.get("bin", [])]
             if name not in bins:
                 self.error(f"crate functions/{name}: its Cargo.toml declares no [[bin]] named {name!r}")
+            if f"functions/{name}" not in workspace_members:
+                self.error(f"crate functions/{name} is not a member of the workspace (root Cargo.toml)")
             lids = by_binary.get(name, [])
             if not lids:
                 self.error(

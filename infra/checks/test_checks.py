@@ -109,6 +109,11 @@ class BrokenTemplates(unittest.TestCase):
         errors = broken(lambda r, t: r["DispatchFunction"]["Properties"].__setitem__("Architectures", ["x86_64"]))
         self.assertTrue(mentions(errors, "DispatchFunction", "arm64"), errors)
 
+    def test_a_function_built_from_the_workspace_root(self):
+        # `cargo lambda build --bin capture` at the root picks from the default member only.
+        errors = broken(lambda r, t: r["CaptureFunction"]["Properties"].__setitem__("CodeUri", ".."))
+        self.assertTrue(mentions(errors, "CaptureFunction", "'../functions/capture'"), errors)
+
     def test_a_variable_the_runtime_reads_is_not_set(self):
         errors = broken(lambda r, t: t["Globals"]["Function"]["Environment"]["Variables"].pop("PULSO_TOKEN_SECRET_ARN"))
         for fn in ("CaptureFunction", "DispatchFunction", "FeedbackFunction"):
