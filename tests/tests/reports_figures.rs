@@ -69,11 +69,20 @@ async fn weekly_figures_match_a_recount_from_the_answers() {
         ),
         (p4, a4, d4)
     );
-    // The significance call is the brief's rule, recomputed here.
+    // The significance call, recomputed here: the brief's rule with each week's own SE when both
+    // have 30 answers or more, else with SEs from the two weeks pooled.
     let (_, se1) = nps_by_hand(p1, a1, d1).unwrap();
-    let now_exact = 100.0 * (p as f64 - d as f64) / (p + a + d) as f64;
-    let before_exact = 100.0 * (p1 as f64 - d1 as f64) / (p1 + a1 + d1) as f64;
-    let threshold = 1.96 * (se * se + se1 * se1).sqrt();
+    let (n0, n1) = ((p + a + d) as f64, (p1 + a1 + d1) as f64);
+    let now_exact = 100.0 * (p as f64 - d as f64) / n0;
+    let before_exact = 100.0 * (p1 as f64 - d1 as f64) / n1;
+    let threshold = if n0 >= 30.0 && n1 >= 30.0 && se > 0.0 && se1 > 0.0 {
+        1.96 * (se * se + se1 * se1).sqrt()
+    } else {
+        let (pp, dd) = ((p + p1) as f64 / (n0 + n1), (d + d1) as f64 / (n0 + n1));
+        let v = pp + dd - (pp - dd) * (pp - dd);
+        1.96 * 100.0 * (v / n0 + v / n1).sqrt()
+    };
+    assert!((w.vs_previous.threshold.unwrap() - threshold).abs() < 1e-9);
     let expected = if (now_exact - before_exact).abs() <= threshold {
         Direction::NoSignificantChange
     } else if now_exact > before_exact {

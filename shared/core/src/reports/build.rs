@@ -21,7 +21,7 @@ use super::periods::{Period, add_days, days_between, each_day};
 use super::themes::{ThemeFinder, Themes};
 use crate::config::Config;
 use crate::model::{Dimension, FollowUpStatus, ReportKind, Response};
-use crate::nps::{Category, Change, NpsStats, compare};
+use crate::nps::{Category, Change, Direction, NpsStats, compare};
 use crate::ports::{Contacts, FollowUps, Responses, Rollups};
 use crate::types::{AccountKey, Locale};
 
@@ -100,6 +100,38 @@ pub fn shown_interval(s: &NpsStats) -> Option<ShownInterval> {
             high: (exact + margin).min(100.0),
             adjusted: false,
         })
+    }
+}
+
+/// Whether `now` differs from `before` by more than the noise. With enough answers on both sides
+/// this is `nps::compare`, the brief's rule: |ΔNPS| > 1.96·√(SE₁² + SE₂²) with each period's own
+/// (Wald) SE. When either period has fewer than [`SMALL_N`] answers, or a Wald SE of zero (every
+/// answer in one category — a single detractor is not a certainty), each period's SE is computed
+/// from the two periods pooled, as a two-sample test does under "no change": the noise then cannot
+/// collapse to zero, and one promoter after one detractor is not called a rise. The delta is always
+/// the plain difference of the two NPS figures.
+pub fn compare_periods(now: &NpsStats, before: &NpsStats) -> Change {
+    let plain = compare(now, before);
+    let small = |s: &NpsStats| s.n < SMALL_N || s.se == Some(0.0);
+    let (Some(delta), true) = (plain.delta, small(now) || small(before)) else {
+        return plain;
+    };
+    let n = (now.n + before.n) as f64;
+    let p = (now.promoters + before.promoters) as f64 / n;
+    let d = (now.detractors + before.detractors) as f64 / n;
+    let v = (p + d - (p - d).powi(2)).max(0.0);
+    let threshold = crate::nps::Z95 * 100.0 * (v / now.n as f64 + v / before.n as f64).sqrt();
+    let direction = if delta.abs() <= threshold {
+        Direction::NoSignificantChange
+    } else if delta > 0.0 {
+        Direction::Up
+    } else {
+        Direction::Down
+    };
+    Change {
+        delta: Some(delta),
+        threshold: Some(threshold),
+        direction,
     }
 }
 
@@ -359,7 +391,7 @@ async fn daily<S: ReportStore>(store: &S, day: Date, today: Date) -> Result<Dail
     let all = Dimension::All;
     let fig_day = PeriodFigures::of(&table, &all, day.to_string(), day, day);
     let fig_before = PeriodFigures::of(&table, &all, before.to_string(), before, before);
-    let vs = compare(&fig_day.stats, &fig_before.stats);
+    let vs = compare_periods(&fig_day.stats, &fig_before.stats);
 
     let mut answers: Vec<Response> = store
         .responses_of_day(day)
@@ -504,8 +536,8 @@ async fn weekly<S: ReportStore>(
     )
     .await?;
     Ok(Weekly {
-        vs_previous: compare(&this.stats, &previous.stats),
-        vs_previous_four: compare(&this.stats, &previous_four.stats),
+        vs_previous: compare_periods(&this.stats, &previous.stats),
+        vs_previous_four: compare_periods(&this.stats, &previous_four.stats),
         week: this,
         previous,
         previous_four,
@@ -551,8 +583,8 @@ async fn quarterly<S: ReportStore>(
         position: benchmark_position(&this.stats, config.reports.benchmark_average),
     };
     Ok(Quarterly {
-        vs_previous: compare(&this.stats, &previous.stats),
-        vs_year_ago: compare(&this.stats, &ago.stats),
+        vs_previous: compare_periods(&this.stats, &previous.stats),
+        vs_year_ago: compare_periods(&this.stats, &ago.stats),
         quarter: this,
         previous,
         year_ago: ago,
@@ -606,7 +638,7 @@ fn segments(
                 stats,
                 counts: c,
             },
-            vs_previous: compare(&stats, &prev),
+            vs_previous: compare_periods(&stats, &prev),
             previous: prev,
         });
     }
@@ -713,4 +745,70 @@ async fn loop_closing<S: ReportStore>(
         median_hours_to_close: median,
         done_within_two_days: hours.iter().filter(|h| **h <= 48.0).count(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_answer_is_not_a_certainty() {
+        // A lone detractor, then a lone promoter: Wald SEs are both zero, so the plain rule would
+        // call a 200-point rise significant.
+        let before = NpsStats::from_counts(0, 0, 1);
+        let now = NpsStats::from_counts(1, 0, 0);
+        assert_eq!(compare(&now, &before).direction, Direction::Up);
+        let c = compare_periods(&now, &before);
+        assert_eq!(c.direction, Direction::NoSignificantChange);
+        assert_eq!(c.delta, Some(200.0));
+        assert!(c.threshold.unwrap() > 200.0);
+        // The same answers twice over are no change at all, and no noise.
+        let same = compare_periods(&now, &now);
+        assert_eq!(same.direction, Direction::NoSignificantChange);
+    }
+
+    #[test]
+    fn large_samples_follow_the_briefs_rule() {
+        let before = NpsStats::from_counts(100, 60, 40);
+        let now = NpsStats::from_counts(150, 40, 10);
+        assert_eq!(compare_periods(&now, &before), compare(&now, &before));
+        assert_eq!(compare_periods(&now, &before).direction, Direction::Up);
+        // Small but clear: 20 promoters against 20 detractors.
+        let a = NpsStats::from_counts(20, 0, 0);
+        let b = NpsStats::from_counts(0, 0, 20);
+        assert_eq!(compare_periods(&a, &b).direction, Direction::Up);
+        assert_eq!(compare_periods(&b, &a).direction, Direction::Down);
+        let empty = NpsStats::from_counts(0, 0, 0);
+        assert_eq!(
+            compare_periods(&a, &empty).direction,
+            Direction::NotComparable
+        );
+    }
+
+    #[test]
+    fn small_samples_show_the_adjusted_interval() {
+        let small = NpsStats::from_counts(5, 2, 3);
+        let i = shown_interval(&small).unwrap();
+        assert!(i.adjusted);
+        assert!(i.low < 20.0 && i.high > 20.0);
+        let all = NpsStats::from_counts(50, 0, 0); // Wald margin 0: misleading
+        assert!(shown_interval(&all).unwrap().adjusted);
+        let big = NpsStats::from_counts(100, 60, 40);
+        let i = shown_interval(&big).unwrap();
+        assert!(!i.adjusted);
+        assert!((i.high - i.low - 2.0 * big.margin.unwrap()).abs() < 1e-9);
+        assert!(shown_interval(&NpsStats::from_counts(0, 0, 0)).is_none());
+    }
+
+    #[test]
+    fn the_benchmark_is_compared_with_the_interval_not_the_point() {
+        let st = NpsStats::from_counts(100, 60, 40); // 30 ± 10.8
+        assert_eq!(benchmark_position(&st, 34), BenchmarkPosition::InLine);
+        assert_eq!(benchmark_position(&st, 15), BenchmarkPosition::Above);
+        assert_eq!(benchmark_position(&st, 45), BenchmarkPosition::Below);
+        assert_eq!(
+            benchmark_position(&NpsStats::from_counts(0, 0, 0), 34),
+            BenchmarkPosition::NoData
+        );
+    }
 }

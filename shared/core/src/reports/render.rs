@@ -1197,3 +1197,74 @@ pub fn render(
         text,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_dates_follow_the_locale() {
+        let en = Words(Locale::En);
+        let es = Words(Locale::Es);
+        assert_eq!(en.pct(Some(0.3746)), "37.5%");
+        assert_eq!(es.pct(Some(0.3746)), "37,5 %");
+        assert_eq!(en.pct(None), "—");
+        assert_eq!(en.nps(Some(34)), "+34");
+        assert_eq!(en.nps(Some(-12)), "-12");
+        assert_eq!(en.nps(Some(0)), "0");
+        assert_eq!(en.nps(None), "—");
+        assert_eq!(en.signed(4.26), "+4.3");
+        assert_eq!(es.signed(-3.0), "-3,0");
+        assert_eq!(en.signed(-0.01), "0.0");
+        let d = jiff::civil::date(2026, 3, 1);
+        assert_eq!(en.date_long(d), "Sunday 1 March 2026");
+        assert_eq!(es.date_long(d), "domingo 1 de marzo de 2026");
+        assert_eq!(es.date_short(d), "1 mar 2026");
+    }
+
+    #[test]
+    fn an_nps_is_never_shown_without_n_and_its_interval() {
+        let en = Words(Locale::En);
+        assert_eq!(
+            en.n_and_interval(&NpsStats::from_counts(100, 60, 40)),
+            "n = 200 · ±10.8"
+        );
+        assert!(
+            en.n_and_interval(&NpsStats::from_counts(3, 1, 1))
+                .starts_with("n = 5 · 95% interval ")
+        );
+        assert_eq!(
+            en.n_and_interval(&NpsStats::from_counts(0, 0, 0)),
+            "no answers"
+        );
+    }
+
+    #[test]
+    fn change_words_follow_the_significance() {
+        let en = Words(Locale::En);
+        let before = NpsStats::from_counts(100, 60, 40);
+        let up = NpsStats::from_counts(150, 40, 10);
+        let c = crate::nps::compare(&up, &before);
+        let n = en.change_sentence(&c, &up, &before, "report.when.last_week");
+        assert!(
+            n.text
+                .starts_with("Up 40.0 points vs last week (+30 → +70)"),
+            "{}",
+            n.text
+        );
+        assert_eq!(n.tone, Tone::Good);
+        let same = NpsStats::from_counts(110, 55, 35);
+        let c = crate::nps::compare(&same, &before);
+        let n = en.change_sentence(&c, &same, &before, "report.when.last_week");
+        assert!(
+            n.text
+                .starts_with("No significant change vs last week: +38 vs +30 (+7.5 points"),
+            "{}",
+            n.text
+        );
+        assert_eq!(en.change_short(&c).0, "no significant change (+7.5)");
+        let none = NpsStats::from_counts(0, 0, 0);
+        let c = crate::nps::compare(&none, &before);
+        assert_eq!(en.change_short(&c).0, "not comparable");
+    }
+}
