@@ -95,7 +95,8 @@ impl Archive for DirArchive {
             return Err(ArchiveError::BadKey);
         }
         let mut keys = Vec::new();
-        self.collect(&self.dir, "", &mut keys).map_err(unavailable)?;
+        self.collect(&self.dir, "", &mut keys)
+            .map_err(unavailable)?;
         keys.retain(|k| k.starts_with(prefix));
         keys.sort();
         Ok(keys)
@@ -110,15 +111,23 @@ mod tests {
     async fn objects_round_trip_and_list_sorted() {
         let dir = tempfile::tempdir().unwrap();
         let a = DirArchive::new(dir.path().join("archive")).unwrap();
-        a.put("reports/weekly/2026-W10/report.html", b"<p>w10</p>", "text/html")
-            .await
-            .unwrap();
+        a.put(
+            "reports/weekly/2026-W10/report.html",
+            b"<p>w10</p>",
+            "text/html",
+        )
+        .await
+        .unwrap();
         a.put("reports/daily/2026-03-02/report.csv", b"a,b", "text/csv")
             .await
             .unwrap();
-        a.put("reports/weekly/2026-W10/report.html", b"<p>v2</p>", "text/html")
-            .await
-            .unwrap();
+        a.put(
+            "reports/weekly/2026-W10/report.html",
+            b"<p>v2</p>",
+            "text/html",
+        )
+        .await
+        .unwrap();
         assert_eq!(
             a.get("reports/weekly/2026-W10/report.html").await.unwrap(),
             Some(b"<p>v2</p>".to_vec())
@@ -141,7 +150,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = DirArchive::new(dir.path().join("archive")).unwrap();
         for bad in ["../escape", "/abs", "a//b", "a b", "a/../../b", ""] {
-            assert_eq!(a.put(bad, b"x", "text/plain").await, Err(ArchiveError::BadKey));
+            assert_eq!(
+                a.put(bad, b"x", "text/plain").await,
+                Err(ArchiveError::BadKey)
+            );
             assert_eq!(a.get(bad).await, Err(ArchiveError::BadKey));
         }
         assert!(!dir.path().join("escape").exists());

@@ -74,7 +74,10 @@ mod tests {
         let b = signing_keys(dir.path()).unwrap();
         let exp = Timestamp::from_second(4_000_000_000).unwrap();
         let token = a.sign(Purpose::Answer, "s1", exp);
-        assert!(b.verify(&token, Purpose::Answer, Timestamp::UNIX_EPOCH).is_ok());
+        assert!(
+            b.verify(&token, Purpose::Answer, Timestamp::UNIX_EPOCH)
+                .is_ok()
+        );
         let text = std::fs::read_to_string(dir.path().join(KEY_FILE)).unwrap();
         assert!(text.starts_with("local1:"));
         #[cfg(unix)]
@@ -89,7 +92,10 @@ mod tests {
         // Another data directory gets another key.
         let other = tempfile::tempdir().unwrap();
         let c = signing_keys(other.path()).unwrap();
-        assert!(c.verify(&token, Purpose::Answer, Timestamp::UNIX_EPOCH).is_err());
+        assert!(
+            c.verify(&token, Purpose::Answer, Timestamp::UNIX_EPOCH)
+                .is_err()
+        );
     }
 
     #[test]

@@ -123,7 +123,8 @@ CREATE INDEX deliveries_due ON deliveries (next_attempt_at, id) WHERE status = '
 CREATE INDEX deliveries_dead ON deliveries (created_at DESC, id) WHERE status = 'dead';
 ";
 
-const ROLLUP_COLUMNS: &str = "day, dim, s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, comments, sent, flagged";
+const ROLLUP_COLUMNS: &str =
+    "day, dim, s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, comments, sent, flagged";
 
 const ROLLUP_UPSERT: &str = "INSERT INTO rollups
     (day, dim, s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, comments, sent, flagged)
@@ -292,13 +293,19 @@ fn versioned(
     what: &str,
 ) -> StoreResult<()> {
     if version(record_version)? == 1 {
-        match conn.prepare_cached(insert).and_then(|mut s| s.execute(params)) {
+        match conn
+            .prepare_cached(insert)
+            .and_then(|mut s| s.execute(params))
+        {
             Ok(_) => Ok(()),
             Err(e) if is_constraint(&e) => Err(StoreError::Conflict(format!("{what} exists"))),
             Err(e) => Err(db(e)),
         }
     } else {
-        match conn.prepare_cached(update).and_then(|mut s| s.execute(params)) {
+        match conn
+            .prepare_cached(update)
+            .and_then(|mut s| s.execute(params))
+        {
             Ok(1) => Ok(()),
             Ok(_) => Err(StoreError::Conflict(format!(
                 "{what} is not at version {}",
@@ -403,7 +410,13 @@ fn add_rollups_on(conn: &Connection, deltas: &[RollupDelta]) -> StoreResult<()> 
 
 impl Contacts for SqliteStore {
     async fn contact(&self, id: &ContactId) -> StoreResult<Option<Contact>> {
-        self.with(|c| one(c, "SELECT data FROM contacts WHERE id = ?1", &[&id.as_str()]))
+        self.with(|c| {
+            one(
+                c,
+                "SELECT data FROM contacts WHERE id = ?1",
+                &[&id.as_str()],
+            )
+        })
     }
 
     async fn contact_by_email(&self, email: &Email) -> StoreResult<Option<Contact>> {
