@@ -9,6 +9,7 @@
 
 mod company;
 mod reports;
+mod wave;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,22 @@ pub struct Step {
     pub lines: Vec<String>,
 }
 
+impl Step {
+    /// A step from a step module's own account of what it did (one line per line).
+    pub fn from_display(title: &str, what: &impl std::fmt::Display) -> Step {
+        Step {
+            title: title.to_string(),
+            lines: what
+                .to_string()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect(),
+        }
+    }
+}
+
 pub async fn run(cli: &Cli, args: &DemoArgs) -> anyhow::Result<()> {
     let config = app::load_config(cli)?;
     let data_dir = app::data_dir(cli, &config);
@@ -76,6 +93,8 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> anyhow::Result<()> {
         out.flush()
     };
     show(company::run(&demo).await?)?;
+    let wave = wave::run(&demo.ctx).await?;
+    show(Step::from_display("Four weeks of surveys", &wave))?;
     // Steps that print their own account as they go.
     reports::run(&demo.ctx).await?;
 
