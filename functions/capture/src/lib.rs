@@ -15,6 +15,7 @@
 
 pub mod form;
 mod respond;
+pub mod simulate;
 
 use std::sync::Arc;
 
