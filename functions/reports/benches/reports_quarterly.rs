@@ -1,0 +1,371 @@
+//! How the quarterly report's cost grows with answers: it builds (and renders, and writes as CSV
+//! and JSON) the quarterly report of 2026-Q1 from a file-backed SQLite store holding 1,000,000
+//! answers over the 365 days to 31 March 2026, with 20 values of one segment attribute, comments
+//! in English and Spanish and a follow-up for every detractor; then the same from a store of
+//! 10,000 answers, and prints both times, the peak memory of each, and their ratio.
+//!
+//!     cargo bench -p pulso-reports --bench reports_quarterly
+//!
+//! The stores are populated once under `target/bench-data/` and reused (populating a million
+//! answers takes a few minutes). Each measurement runs in a fresh child process so that its peak
+//! resident memory (VmHWM) is the report's own, not the population's.
+//! Targets: ≤ 1 s to build the report from 1,000,000 answers; ≤ 2× the time for 10,000.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use jiff::civil::{Date, Time, date};
+use jiff::{SignedDuration, Timestamp};
+use pulso_core::model::{
+    AnswerSource, Counts, Dimension, FollowUp, FollowUpStatus, ReportKind, Response, Rollup,
+    SurveyKind, rollup_deltas,
+};
+use pulso_core::ports::{FollowUps, Responses, Rollups};
+use pulso_core::reports::archive::{to_csv, to_json};
+use pulso_core::reports::build::{Report, ReportBody, build};
+use pulso_core::reports::render::render;
+use pulso_core::reports::{Period, report_period};
+use pulso_core::{Attributes, Config, ContactId, Locale, Score, SendId};
+use pulso_local::SqliteStore;
+
+const DAYS: i64 = 365;
+const SEGMENT_VALUES: u64 = 20;
+const RUNS: usize = 5;
+
+fn first_day() -> Date {
+    date(2025, 4, 1)
+}
+
+fn config() -> Config {
+    Config::load(
+        "[company]\ntime_zone = \"Europe/Madrid\"\n[reports]\nmax_comments = 20\n",
+        Vec::<(String, String)>::new(),
+    )
+    .expect("bench configuration")
+}
+
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+const EN_DET: &[&str] = &[
+    "Support is slow and nobody answers my tickets",
+    "The invoice was wrong again this month",
+    "Too expensive for what it does",
+    "The app crashes when I export reports",
+    "Onboarding was confusing and the docs are outdated",
+];
+const EN_PRO: &[&str] = &[
+    "Easy to use and the team is great",
+    "Love the dashboards, setup took minutes",
+    "Quick answers from support, very helpful",
+    "The reports save me hours every week",
+];
+const ES_DET: &[&str] = &[
+    "El soporte es lento y nadie responde",
+    "La factura llegó mal otra vez",
+    "Demasiado caro para lo que ofrece",
+    "La aplicación se cuelga al exportar",
+];
+const ES_PRO: &[&str] = &[
+    "Muy fácil de usar y el equipo es excelente",
+    "Me encantan los paneles, se configura en minutos",
+    "El soporte responde rápido",
+];
+const PASSIVE: &[&str] = &["It is fine", "Está bien", "Does the job", "Cumple"];
+
+async fn populate(path: &Path, answers: u64) -> anyhow::Result<()> {
+    let done = path.with_extension("done");
+    if done.exists() && path.exists() {
+        return Ok(());
+    }
+    let _ = std::fs::remove_file(path);
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    eprintln!(
+        "populating {} with {answers} answers (once)…",
+        path.display()
+    );
+    let started = Instant::now();
+    let store = SqliteStore::open(path)?;
+    let tz = jiff::tz::TimeZone::get("Europe/Madrid")?;
+    let mut rng = Lcg(answers);
+    let per_day = answers / DAYS as u64;
+    let mut made = 0u64;
+    for d in 0..DAYS {
+        let day = first_day().saturating_add(jiff::Span::new().days(d));
+        let today = if d == DAYS - 1 {
+            answers - made
+        } else {
+            per_day
+        };
+        let sent = Counts {
+            sent: (today * 3) as i64,
+            ..Counts::default()
+        };
+        store
+            .add_to_rollups(&[Rollup {
+                day,
+                dimension: Dimension::All,
+                counts: sent,
+            }])
+            .await?;
+        for _ in 0..today {
+            made += 1;
+            let region = rng.next() % SEGMENT_VALUES;
+            let mut attributes = Attributes::new();
+            attributes.set("region", &format!("r{region:02}"))?;
+            let bias = region % 3;
+            let score = ((rng.next() % 9) + bias + (rng.next() % 2)).min(10) as u8;
+            let locale = if rng.next().is_multiple_of(3) {
+                Locale::Es
+            } else {
+                Locale::En
+            };
+            let comment = if rng.next() % 10 < 4 {
+                let pool = match (score, locale) {
+                    (0..=6, Locale::En) => EN_DET,
+                    (0..=6, Locale::Es) => ES_DET,
+                    (9..=10, Locale::En) => EN_PRO,
+                    (9..=10, Locale::Es) => ES_PRO,
+                    _ => PASSIVE,
+                };
+                Some(pool[(rng.next() % pool.len() as u64) as usize].to_string())
+            } else {
+                None
+            };
+            let hour = 8 + (rng.next() % 12) as i8;
+            let at = pulso_core::time::at_local(
+                day,
+                Time::new(hour, (rng.next() % 60) as i8, 0, 0)?,
+                &tz,
+            );
+            let source = if rng.next().is_multiple_of(50) {
+                AnswerSource::Automated
+            } else {
+                AnswerSource::Human
+            };
+            let r = Response {
+                send_id: SendId::for_key(&format!("bench:{made}")),
+                contact_id: Some(ContactId::parse(&format!("c{}", rng.next() % 200_000))?),
+                score: Score::new(score)?,
+                comment,
+                locale,
+                kind: SurveyKind::Relational,
+                touchpoint: None,
+                account: None,
+                attributes,
+                day,
+                answered_at: at,
+                updated_at: at,
+                source,
+                flag_reason: None,
+                commits: vec![at],
+                version: 1,
+            };
+            store.save_response(&r, &rollup_deltas(None, &r)).await?;
+            if score <= 6 && source == AnswerSource::Human {
+                let closed = rng.next() % 100 < 85;
+                let hours = 1 + (rng.next() % 120) as i64;
+                store
+                    .put_follow_up(&FollowUp {
+                        send_id: r.send_id.clone(),
+                        contact_id: r.contact_id.clone(),
+                        score: r.score,
+                        account: None,
+                        opened_at: at,
+                        opened_day: day,
+                        status: if closed {
+                            FollowUpStatus::Done
+                        } else {
+                            FollowUpStatus::Open
+                        },
+                        closed_at: closed
+                            .then(|| at.checked_add(SignedDuration::from_hours(hours)).ok())
+                            .flatten(),
+                        closed_by: closed.then(|| "cs".to_string()),
+                        note: None,
+                        version: 1,
+                    })
+                    .await?;
+            }
+        }
+        if d % 30 == 0 {
+            eprintln!(
+                "  day {d}/{DAYS}: {made} answers, {:.0?}",
+                started.elapsed()
+            );
+        }
+    }
+    std::fs::write(&done, format!("{answers}\n"))?;
+    eprintln!("  populated in {:.1?}", started.elapsed());
+    Ok(())
+}
+
+fn vm_hwm_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Built, rendered, written as CSV and JSON: everything but the archive's write and the email.
+async fn one_report(
+    store: &SqliteStore,
+    config: &Config,
+    at: Timestamp,
+) -> anyhow::Result<(Report, usize)> {
+    let period: Period = report_period(ReportKind::Quarterly, at, &config.company.time_zone.tz())?;
+    let report = build(store, config, ReportKind::Quarterly, period, at, Locale::En).await?;
+    let rendered = render(&report, config, Some("https://nps.example/r/x".into()))?;
+    let csv = to_csv(&report)?;
+    let json = to_json(&report)?;
+    Ok((
+        report,
+        rendered.html.len() + rendered.text.len() + csv.len() + json.len(),
+    ))
+}
+
+/// Child process: measures one store and prints one line of JSON.
+async fn measure(db: &Path) -> anyhow::Result<()> {
+    let config = config();
+    let store = SqliteStore::open(db)?;
+    let at: Timestamp = "2026-04-01T06:00:00Z".parse()?;
+    let before = vm_hwm_kib();
+    let mut times = Vec::new();
+    let mut facts = None;
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        let (report, bytes) = one_report(&store, &config, at).await?;
+        times.push(t.elapsed());
+        if let ReportBody::Quarterly(q) = &report.body {
+            facts = Some((
+                q.quarter.stats.n,
+                q.comments_read,
+                q.loop_closing.opened,
+                bytes,
+            ));
+        }
+    }
+    // Where the time goes, once: the follow-ups read alone.
+    let t = Instant::now();
+    let fus = store
+        .follow_ups_opened_between(date(2026, 1, 1), date(2026, 3, 31))
+        .await?
+        .len();
+    let follow_ups_time = t.elapsed();
+    let t = Instant::now();
+    let rollups = store
+        .rollups(date(2025, 1, 1), date(2026, 3, 31))
+        .await?
+        .len();
+    let rollups_time = t.elapsed();
+    let first = times[0];
+    times.sort();
+    let (n, comments, opened, bytes) = facts.unwrap_or_default();
+    println!(
+        "{}",
+        serde_json::json!({
+            "first_ms": first.as_secs_f64() * 1e3,
+            "median_ms": times[times.len() / 2].as_secs_f64() * 1e3,
+            "min_ms": times[0].as_secs_f64() * 1e3,
+            "hwm_kib": vm_hwm_kib(),
+            "hwm_before_kib": before,
+            "quarter_answers": n,
+            "comments_read": comments,
+            "follow_ups": opened.max(fus),
+            "follow_ups_read_ms": follow_ups_time.as_secs_f64() * 1e3,
+            "rollups": rollups,
+            "rollups_read_ms": rollups_time.as_secs_f64() * 1e3,
+            "output_bytes": bytes,
+        })
+    );
+    Ok(())
+}
+
+fn run_child(db: &Path) -> anyhow::Result<serde_json::Value> {
+    let out = Command::new(std::env::current_exe()?)
+        .arg("--measure")
+        .arg(db)
+        .output()?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "measurement failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let line = String::from_utf8(out.stdout)?;
+    Ok(serde_json::from_str(line.trim())?)
+}
+
+fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-data")
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--measure") {
+        let db = args
+            .get(i + 1)
+            .ok_or_else(|| anyhow::anyhow!("--measure needs a database"))?;
+        return measure(Path::new(db)).await;
+    }
+    let dir = data_dir();
+    std::fs::create_dir_all(&dir)?;
+    let large = dir.join("reports-1m.db");
+    let small = dir.join("reports-10k.db");
+    populate(&small, 10_000).await?;
+    populate(&large, 1_000_000).await?;
+    let s = run_child(&small)?;
+    let l = run_child(&large)?;
+    let ms = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "quarterly report (2026-Q1), built + rendered + CSV + JSON, {RUNS} runs each, SQLite file store"
+    );
+    for (name, v) in [("10,000 answers", &s), ("1,000,000 answers", &l)] {
+        println!(
+            "  {name:>18}: median {:7.1} ms (first {:7.1}, min {:7.1}); peak RSS {:6.1} MiB; \
+             {} answers in the quarter, {} comments read, {} follow-ups ({:.1} ms to read), \
+             {} rollups ({:.1} ms to read)",
+            ms(v, "median_ms"),
+            ms(v, "first_ms"),
+            ms(v, "min_ms"),
+            ms(v, "hwm_kib") / 1024.0,
+            v["quarter_answers"],
+            v["comments_read"],
+            v["follow_ups"],
+            ms(v, "follow_ups_read_ms"),
+            v["rollups"],
+            ms(v, "rollups_read_ms"),
+        );
+    }
+    let ratio = ms(&l, "median_ms") / ms(&s, "median_ms");
+    let without_fu = (ms(&l, "median_ms") - ms(&l, "follow_ups_read_ms"))
+        / (ms(&s, "median_ms") - ms(&s, "follow_ups_read_ms"));
+    println!(
+        "  ratio 1M / 10k: {ratio:.2} (target ≤ 2); without the follow-ups read: {without_fu:.2}; \
+         1M median {} the 1 s target",
+        if ms(&l, "median_ms") <= 1000.0 {
+            "meets"
+        } else {
+            "misses"
+        }
+    );
+    Ok(())
+}
