@@ -322,6 +322,9 @@ fn the_demo_company_is_the_same_on_every_run_and_fresh_keeps_other_files() {
         "{fresh}"
     );
     assert!(a.data().join("notes.txt").exists());
+    // With no configuration of its own, the demo ran with (and kept) a copy of the example's.
+    let settings = std::fs::read_to_string(a.data().join("pulso.toml")).unwrap();
+    assert!(settings.contains("[audiences.alerts]"));
     assert!(!a.data().join("outbox").join("old.eml").exists());
     assert_eq!(a.export(), rows);
 }

@@ -7,6 +7,7 @@
 //! and adapters as the real commands, on the demo's clock (which steps may advance), and returns what
 //! it did in a few lines for a person. [`run`] calls the steps in order and prints them.
 
+mod answers;
 mod company;
 mod reports;
 mod wave;
@@ -36,7 +37,6 @@ pub struct DemoArgs {
 pub struct Demo {
     pub ctx: LocalCtx,
     /// The demo's time. Steps move it forward (e.g. to let answers arrive after the wave).
-    #[allow(dead_code)] // for the steps that let time pass
     pub clock: FixedClock,
     pub data_dir: PathBuf,
 }
@@ -63,8 +63,36 @@ impl Step {
     }
 }
 
+/// The configuration the demo runs with when the operator has none (no `--config`, no
+/// `./pulso.toml`): the example file, whose audiences receive the alerts and the reports.
+const EXAMPLE_CONFIG: &str = include_str!("../../../../pulso.example.toml");
+
+/// The demo's configuration, and the file it came from when the demo wrote one.
+fn demo_config(cli: &Cli) -> anyhow::Result<(pulso_core::Config, Option<PathBuf>)> {
+    if cli.config.is_some() || Path::new("pulso.toml").exists() {
+        return Ok((app::load_config(cli)?, None));
+    }
+    let config = pulso_core::Config::load(EXAMPLE_CONFIG, std::env::vars())
+        .context("the example configuration")?;
+    let dir = app::data_dir(cli, &config);
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    // A copy beside the data, so that later commands (`pulso serve`) can run with the same
+    // settings; an existing copy is the operator's to edit and is never overwritten.
+    let path = dir.join("pulso.toml");
+    if !path.exists() {
+        std::fs::write(&path, EXAMPLE_CONFIG)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let config = pulso_core::Config::load(&text, std::env::vars())
+        .with_context(|| format!("configuration {}", path.display()))?;
+    Ok((config, Some(path)))
+}
+
 pub async fn run(cli: &Cli, args: &DemoArgs) -> anyhow::Result<()> {
-    let config = app::load_config(cli)?;
+    let (config, written_config) = demo_config(cli)?;
     let data_dir = app::data_dir(cli, &config);
     if args.fresh {
         fresh(&data_dir)?;
@@ -95,6 +123,7 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> anyhow::Result<()> {
     show(company::run(&demo).await?)?;
     let wave = wave::run(&demo.ctx).await?;
     show(Step::from_display("Four weeks of surveys", &wave))?;
+    show(answers::run(&demo).await?)?;
     // Steps that print their own account as they go.
     reports::run(&demo.ctx).await?;
 
@@ -117,13 +146,28 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> anyhow::Result<()> {
         "   {}/   archived reports (HTML, CSV, JSON)",
         demo.data_dir.join(app::ARCHIVE_DIR).display()
     )?;
+    let config_arg = match &written_config {
+        Some(path) => {
+            writeln!(
+                out,
+                "   {}   the settings the demo used (a copy of pulso.example.toml: edit it)",
+                path.display()
+            )?;
+            format!(" --config {}", path.display())
+        }
+        None => String::new(),
+    };
+    writeln!(
+        out,
+        "Answer a survey:       pulso --data-dir {dir}{config_arg} serve"
+    )?;
     writeln!(
         out,
         "Look at the contacts:  pulso --data-dir {dir} contacts export"
     )?;
     writeln!(
         out,
-        "Start over:            pulso --data-dir {dir} demo --fresh"
+        "Start over:            pulso --data-dir {dir}{config_arg} demo --fresh"
     )?;
     Ok(())
 }
