@@ -334,9 +334,32 @@ impl ThemeFinder {
                 promoter_comments: t.promoter,
             });
         }
+        // A word that only ever appears inside one listed phrase says less than the phrase: keep
+        // the phrase ("great team", not "great" beside it).
+        let pairs: Vec<(Vec<String>, u64, u64)> = scored
+            .iter()
+            .filter(|t| t.key.contains(' '))
+            .map(|t| {
+                (
+                    t.key.split(' ').map(String::from).collect(),
+                    t.detractor_comments,
+                    t.promoter_comments,
+                )
+            })
+            .collect();
+        scored.retain(|t| {
+            t.key.contains(' ')
+                || !pairs.iter().any(|(words, d, p)| {
+                    words.contains(&t.key)
+                        && *d == t.detractor_comments
+                        && *p == t.promoter_comments
+                })
+        });
+        // Strongest first; between equals, phrases before words, then alphabetical.
         scored.sort_by(|a, b| {
             b.z.abs()
                 .total_cmp(&a.z.abs())
+                .then_with(|| b.key.contains(' ').cmp(&a.key.contains(' ')))
                 .then_with(|| a.key.cmp(&b.key))
         });
         for t in scored {
@@ -455,6 +478,12 @@ mod tests {
         );
         assert!(th.detractor.iter().all(|t| t.z > Z95));
         assert!(th.promoter.iter().all(|t| t.z < -Z95));
+        // A word seen only inside a listed phrase is not listed again.
+        // ("crashes" only ever follows "product" here.)
+        assert!(
+            d.contains(&"product crashes") && !d.contains(&"crashes"),
+            "{d:?}"
+        );
         // Surface forms, not stems: "crashes" (stem "crash").
         assert!(d.iter().any(|t| t.contains("crashes")), "{d:?}");
     }
