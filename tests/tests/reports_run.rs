@@ -251,3 +251,36 @@ async fn a_period_that_cannot_be_a_report_is_refused_and_nothing_is_written() {
     );
     assert!(f.ctx.archive.list("reports/").await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_malformed_schedule_event_is_refused_and_nothing_is_written() {
+    let f = company().await;
+    f.set_now("2026-03-02T07:00:00Z");
+    for event in [
+        serde_json::json!({"report": "monthly"}),
+        serde_json::json!({"report": "weekly", "at": "next monday"}),
+        serde_json::json!({"at": "2026-03-02"}),
+        serde_json::json!("weekly"),
+    ] {
+        let e = pulso_reports::handle(&f.ctx, &event).await.unwrap_err();
+        assert!(
+            matches!(e, pulso_reports::HandlerError::BadEvent(_)),
+            "{event}: {e}"
+        );
+    }
+    assert!(f.outbox().is_empty());
+    assert!(f.ctx.archive.list("").await.unwrap().is_empty());
+    for (kind, period) in [
+        (ReportKind::Weekly, "2026-W09"),
+        (ReportKind::Daily, "2026-03-01"),
+    ] {
+        assert!(
+            f.ctx
+                .store
+                .report_run(kind, period)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}
