@@ -145,3 +145,4 @@ pub mod fixtures {
     }
 }
 pub mod aws;
+pub mod browser;
