@@ -67,6 +67,29 @@ pub fn launch(window: (u32, u32)) -> anyhow::Result<Headless> {
     })
 }
 
+/// Makes `tab` a phone: a 390 px wide mobile viewport (windows cannot be that narrow).
+pub fn emulate_phone(tab: &headless_chrome::Tab) -> anyhow::Result<()> {
+    use headless_chrome::protocol::cdp::Emulation::SetDeviceMetricsOverride;
+    tab.call_method(SetDeviceMetricsOverride {
+        width: PHONE.0,
+        height: PHONE.1,
+        device_scale_factor: 2.0,
+        mobile: true,
+        scale: None,
+        screen_width: None,
+        screen_height: None,
+        position_x: None,
+        position_y: None,
+        dont_set_visible_size: None,
+        screen_orientation: None,
+        viewport: None,
+        display_feature: None,
+        device_posture: None,
+    })
+    .context("phone emulation")?;
+    Ok(())
+}
+
 /// Where tests leave screenshots for people to look at: `target/browser-screens/`.
 pub fn screenshot_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -120,6 +120,7 @@ fn with_javascript_the_page_commits_the_score_and_the_comment_leads_to_thanks() 
     let chrome = browser::launch(browser::PHONE).expect("Chromium");
     let tab = chrome.browser.new_tab().expect("tab");
     tab.set_default_timeout(Duration::from_secs(15));
+    browser::emulate_phone(&tab).expect("phone");
     tab.navigate_to(&links[8])
         .unwrap()
         .wait_until_navigated()
