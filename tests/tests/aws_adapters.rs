@@ -118,10 +118,14 @@ async fn ses_refuses_an_unverified_sender_for_good() {
     );
 }
 
-/// A stub SES v2 endpoint on loopback answering every request with `status`, `error_type` and
+/// A stub AWS endpoint on loopback answering every request with `status`, `error_type` and
 /// `body`, for the answers moto does not give. Returns its URL; the server ends with the test's
 /// runtime.
-async fn stub_ses(status: u16, error_type: Option<&'static str>, body: &'static str) -> String {
+async fn stub_endpoint(
+    status: u16,
+    error_type: Option<&'static str>,
+    body: &'static str,
+) -> String {
     use axum::http::{HeaderValue, StatusCode};
     use axum::response::IntoResponse;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -145,16 +149,19 @@ async fn stub_ses(status: u16, error_type: Option<&'static str>, body: &'static 
     url
 }
 
-async fn mailer_at(url: &str) -> SesMailer {
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
+async fn stub_sdk(url: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(url)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "stub"))
         // One attempt: the test checks the mapping, not the SDK's backoff.
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .load()
-        .await;
-    SesMailer::from_sdk(&sdk, None)
+        .await
+}
+
+async fn mailer_at(url: &str) -> SesMailer {
+    SesMailer::from_sdk(&stub_sdk(url).await, None)
 }
 
 #[tokio::test]
@@ -184,7 +191,7 @@ async fn ses_throttling_is_throttled_and_other_refusals_are_mapped() {
         }),
     ];
     for (status, code, body, expected) in cases {
-        let url = stub_ses(status, Some(code), body).await;
+        let url = stub_endpoint(status, Some(code), body).await;
         let err = mailer_at(&url)
             .await
             .send(&survey_email("ana@customer.example"))
@@ -196,7 +203,7 @@ async fn ses_throttling_is_throttled_and_other_refusals_are_mapped() {
 
 #[tokio::test]
 async fn ses_sending_rate_comes_from_get_account() {
-    let url = stub_ses(
+    let url = stub_endpoint(
         200,
         None,
         r#"{"SendQuota":{"Max24HourSend":50000.0,"MaxSendRate":14.0,"SentLast24Hours":3.0},"SendingEnabled":true,"ProductionAccessEnabled":true}"#,
@@ -212,6 +219,50 @@ async fn ses_sending_rate_comes_from_get_account() {
     assert!(matches!(
         moto.max_send_rate().await,
         Err(MailError::Unavailable(_)) | Err(MailError::Rejected(_))
+    ));
+}
+
+#[tokio::test]
+async fn dynamodb_failures_map_to_conflict_or_unavailable() {
+    const CANCELLED: &str = "com.amazonaws.dynamodb.v20120810#TransactionCanceledException";
+    let cases: [(u16, &'static str, &'static str, bool); 4] = [
+        (
+            400,
+            "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+            r#"{"message":"slow down"}"#,
+            false,
+        ),
+        (500, "InternalServerError", r#"{"message":"oops"}"#, false),
+        (
+            400,
+            CANCELLED,
+            r#"{"Message":"cancelled","CancellationReasons":[{"Code":"None"},{"Code":"ConditionalCheckFailed","Message":"The conditional request failed"}]}"#,
+            true,
+        ),
+        (
+            400,
+            CANCELLED,
+            r#"{"Message":"cancelled","CancellationReasons":[{"Code":"TransactionConflict"},{"Code":"None"}]}"#,
+            false,
+        ),
+    ];
+    for (status, code, body, conflict) in cases {
+        let url = stub_endpoint(status, Some(code), body).await;
+        let store = DynamoStore::from_sdk(&stub_sdk(&url).await, "pulso");
+        // A new contact is a transaction (contact + email lock).
+        let err = store.put_contact(&contact(1)).await.unwrap_err();
+        if conflict {
+            assert!(matches!(err, StoreError::Conflict(_)), "{code}: {err:?}");
+        } else {
+            assert!(matches!(err, StoreError::Unavailable(_)), "{code}: {err:?}");
+        }
+        assert!(!err.to_string().contains("p1@"), "no address in {err}");
+    }
+    // Nobody listening: unavailable, not a panic.
+    let gone = DynamoStore::from_sdk(&stub_sdk("http://127.0.0.1:9").await, "pulso");
+    assert!(matches!(
+        gone.contact(&ContactId::parse("c1").unwrap()).await,
+        Err(StoreError::Unavailable(_))
     ));
 }
 
