@@ -572,3 +572,74 @@ async fn an_unsubscribed_contact_keeps_its_stronger_suppression() {
         2
     );
 }
+
+#[tokio::test]
+async fn archived_reports_open_by_their_signed_link_under_a_strict_policy() {
+    use pulso_core::ports::Archive;
+    let h = Harness::new("");
+    let (_, send) = h.mailed_an_hour_ago(1).await;
+    let html_key = "reports/weekly/2026-W10/report.html";
+    let csv_key = "reports/weekly/2026-W10/report.csv";
+    h.ctx
+        .archive
+        .put(
+            html_key,
+            b"<h1 style=\"color:#333\">Weekly</h1>",
+            "text/html",
+        )
+        .await
+        .unwrap();
+    h.ctx
+        .archive
+        .put(csv_key, b"day,nps\n2026-03-02,31\n", "text/csv")
+        .await
+        .unwrap();
+    let addr = serve(h.router()).await;
+    let link = |key: &str| {
+        path_of(&pulso_core::links::report_url(
+            &h.ctx.config,
+            &h.ctx.keys,
+            key,
+            h.now(),
+        ))
+    };
+    let html = get(addr, &link(html_key)).await;
+    assert_eq!(html.status, 200);
+    assert_eq!(html.body, "<h1 style=\"color:#333\">Weekly</h1>");
+    assert_eq!(html.header("content-type"), "text/html; charset=utf-8");
+    let csp = html.header("content-security-policy");
+    assert!(csp.contains("default-src 'none'") && !csp.contains("script-src"));
+    assert_eq!(html.header("x-content-type-options"), "nosniff");
+    let csv = get(addr, &link(csv_key)).await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.header("content-type"), "text/csv; charset=utf-8");
+    assert!(csv.body.starts_with("day,nps"));
+    // Gone, not a report type, or not a report link at all.
+    assert_eq!(
+        get(addr, &link("reports/weekly/2026-W11/report.html"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        get(addr, &link("reports/weekly/2026-W10/run.exe"))
+            .await
+            .status,
+        404
+    );
+    let answer_token = h.answer_token(&send);
+    assert_eq!(get(addr, &format!("/r/{answer_token}")).await.status, 404);
+    let forger = SigningKeys::single("t1", &[3u8; 32]).unwrap();
+    let forged = forger.sign(
+        Purpose::Report,
+        html_key,
+        h.now() + SignedDuration::from_hours(1),
+    );
+    assert_eq!(get(addr, &format!("/r/{forged}")).await.status, 403);
+    h.advance_secs(400 * 86_400);
+    assert_eq!(
+        get(addr, &link(html_key)).await.status,
+        200,
+        "a fresh link works"
+    );
+}

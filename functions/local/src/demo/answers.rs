@@ -124,3 +124,101 @@ fn count_alerts(demo: &Demo) -> usize {
         })
         .count()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use pulso_core::model::{Contact, ReminderState, SendStatus, SurveyKind, SurveySend, slot_of};
+    use pulso_core::ports::{Clock, Contacts, FixedClock, FollowUps, Responses, Sends};
+    use pulso_core::types::{Attributes, ContactId, Email, Locale, SendId};
+
+    use super::run;
+
+    #[tokio::test]
+    async fn the_answers_step_answers_through_the_router_and_closes_the_loop() {
+        let dir = tempfile::tempdir().unwrap();
+        let start: jiff::Timestamp = "2026-03-02T09:00:00Z".parse().unwrap();
+        let clock = FixedClock::at(start);
+        let config = pulso_core::Config::load(
+            "[audiences.alerts]\nrecipients = [\"support@acme.example\"]\n",
+            Vec::<(String, String)>::new(),
+        )
+        .unwrap();
+        let ctx = crate::app::open_with(config, dir.path(), Arc::new(clock.clone())).unwrap();
+        let mut ids = Vec::new();
+        for i in 0..200 {
+            let id = ContactId::parse(&format!("c{i}")).unwrap();
+            let locale = if i % 3 == 0 { Locale::Es } else { Locale::En };
+            let contact = Contact {
+                slot: slot_of(&id),
+                id: id.clone(),
+                email: Email::parse(&format!("p{i}@example.com")).unwrap(),
+                name: Some(format!("Person {i}")),
+                locale,
+                account: None,
+                time_zone: None,
+                attributes: Attributes::new(),
+                customer_since: None,
+                created_at: start,
+                updated_at: start,
+                last_surveyed_at: Some(start),
+                unsubscribed_at: None,
+                version: 1,
+            };
+            ctx.store.put_contact(&contact).await.unwrap();
+            let key = format!("wave:c{i}:1");
+            let send = SurveySend {
+                id: SendId::for_key(&key),
+                contact_id: id,
+                kind: SurveyKind::Relational,
+                touchpoint: None,
+                key,
+                locale,
+                created_at: start,
+                due_at: start,
+                status: SendStatus::Sent { at: start },
+                reminder: ReminderState::None,
+                message_id: None,
+                answered_at: None,
+                next_action_at: None,
+                version: 1,
+            };
+            ctx.store.put_send(&send).await.unwrap();
+            ids.push(send.id);
+        }
+        let demo = crate::demo::Demo {
+            ctx,
+            clock: clock.clone(),
+            data_dir: dir.path().to_path_buf(),
+        };
+        let step = run(&demo).await.unwrap();
+        eprintln!("{}\n  {}", step.title, step.lines.join("\n  "));
+        assert!(step.title.starts_with("Answers: "), "{}", step.title);
+        assert!(
+            !step.lines.iter().any(|l| l.starts_with("warning")),
+            "{:?}",
+            step.lines
+        );
+        let mut counted = 0;
+        let mut with_follow_up = 0;
+        for id in &ids {
+            if let Some(r) = demo.ctx.store.response(id).await.unwrap() {
+                counted += usize::from(r.counted());
+            }
+            with_follow_up += usize::from(demo.ctx.store.follow_up(id).await.unwrap().is_some());
+        }
+        assert!(counted > 40, "{counted} answers");
+        assert!(with_follow_up > 0);
+        assert!(
+            step.title.contains(&format!("n = {counted}")),
+            "{}",
+            step.title
+        );
+        assert!(clock.now() > start, "the demo's clock moved on");
+        assert!(
+            demo.ctx.mailer.list().unwrap().len() >= with_follow_up,
+            "alerts in the outbox"
+        );
+    }
+}
