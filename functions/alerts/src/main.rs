@@ -10,11 +10,12 @@ use pulso_core::alerts::webhooks::{Sender, WebhookSecret};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     pulso_aws::runtime::init_tracing();
-    let ctx = Arc::new(pulso_aws::runtime::context_from_env().await?);
+    let runtime = pulso_aws::runtime::load_from_env().await?;
     let sender = Arc::new(Sender {
         client: ReqwestClient::new(pulso_alerts::POST_TIMEOUT)?,
-        secret: pulso_aws::runtime::webhook_secret().and_then(WebhookSecret::new),
+        secret: runtime.webhook_secret.and_then(WebhookSecret::new),
     });
+    let ctx = Arc::new(runtime.ctx);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let (ctx, sender) = (ctx.clone(), sender.clone());
         async move {
