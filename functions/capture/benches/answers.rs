@@ -94,17 +94,30 @@ fn main() {
         .filter_map(|c| c.trim().parse().ok())
         .collect();
     let inline = std::env::var("PULSO_BENCH_INLINE").is_ok_and(|v| v == "1");
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // The server and the load generator run on separate runtimes (threads), as they would on
+    // separate machines; both still share this machine's cores.
+    let server = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .expect("runtime");
+        .expect("server runtime");
+    let clients = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("client runtime");
     for c in concurrency {
-        rt.block_on(run(sends_n, c, inline));
+        run(&server, &clients, sends_n, c, inline);
     }
 }
 
-async fn run(sends_n: usize, concurrency: usize, inline: bool) {
-    {
+fn run(
+    server: &tokio::runtime::Runtime,
+    clients: &tokio::runtime::Runtime,
+    sends_n: usize,
+    concurrency: usize,
+    inline: bool,
+) {
+    let (ctx, tokens, ids, addr, start, _dir) = server.block_on(async {
         let dir = tempfile::tempdir().expect("temp dir");
         let start: Timestamp = "2026-03-02T09:00:00Z".parse().expect("time");
         let clock = FixedClock::at(start);
@@ -188,7 +201,9 @@ async fn run(sends_n: usize, concurrency: usize, inline: bool) {
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-
+        (ctx, tokens, ids, addr, start, dir)
+    });
+    {
         // Two answers per send, script commits first then Send buttons, handed out in order.
         let rendered = (start - SignedDuration::from_secs(60)).as_millisecond();
         let jobs: Arc<Vec<(String, String)>> = Arc::new(
@@ -210,48 +225,55 @@ async fn run(sends_n: usize, concurrency: usize, inline: bool) {
         );
         let next = Arc::new(AtomicUsize::new(0));
         let began = Instant::now();
-        let mut workers = Vec::new();
-        for _ in 0..concurrency {
-            let (jobs, next) = (jobs.clone(), next.clone());
-            workers.push(tokio::spawn(async move {
-                let mut conn = Conn::open(addr).await.expect("connect");
-                let mut lat = Vec::new();
-                let mut bad = 0usize;
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((path, body)) = jobs.get(i) else {
-                        break;
-                    };
-                    let t = Instant::now();
-                    match conn.post(path, body).await {
-                        Ok(204 | 303) => {}
-                        Ok(_) => bad += 1,
-                        Err(_) => {
-                            bad += 1;
-                            conn = Conn::open(addr).await.expect("reconnect");
+        let (latencies, bad) = clients.block_on(async {
+            let mut workers = Vec::new();
+            for _ in 0..concurrency {
+                let (jobs, next) = (jobs.clone(), next.clone());
+                workers.push(tokio::spawn(async move {
+                    let mut conn = Conn::open(addr).await.expect("connect");
+                    let mut lat = Vec::new();
+                    let mut bad = 0usize;
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((path, body)) = jobs.get(i) else {
+                            break;
+                        };
+                        let t = Instant::now();
+                        match conn.post(path, body).await {
+                            Ok(204 | 303) => {}
+                            Ok(_) => bad += 1,
+                            Err(_) => {
+                                bad += 1;
+                                conn = Conn::open(addr).await.expect("reconnect");
+                            }
                         }
+                        lat.push(t.elapsed());
                     }
-                    lat.push(t.elapsed());
-                }
-                (lat, bad)
-            }));
-        }
-        let mut latencies = Vec::with_capacity(jobs.len());
-        let mut bad = 0;
-        for w in workers {
-            let (l, b) = w.await.expect("worker");
-            latencies.extend(l);
-            bad += b;
-        }
-        let elapsed = began.elapsed();
-        latencies.sort();
-        let mut lost = 0;
-        for id in &ids {
-            match ctx.store.response(id).await {
-                Ok(Some(r)) if r.version == 2 => {}
-                _ => lost += 1,
+                    (lat, bad)
+                }));
             }
-        }
+            let mut latencies = Vec::with_capacity(jobs.len());
+            let mut bad = 0;
+            for w in workers {
+                let (l, b) = w.await.expect("worker");
+                latencies.extend(l);
+                bad += b;
+            }
+            (latencies, bad)
+        });
+        let elapsed = began.elapsed();
+        let mut latencies = latencies;
+        latencies.sort();
+        let lost = server.block_on(async {
+            let mut lost = 0;
+            for id in &ids {
+                match ctx.store.response(id).await {
+                    Ok(Some(r)) if r.version == 2 => {}
+                    _ => lost += 1,
+                }
+            }
+            lost
+        });
         println!(
             "capture answers bench: {} answers over {} sends, {} keep-alive clients, alerts {}",
             jobs.len(),

@@ -316,8 +316,14 @@ pub async fn commit<S: Store, M, A>(
 ) -> Result<Committed, CaptureError> {
     let claims = verify(ctx, token, Purpose::Answer)?;
     let id = send_id_of(&claims)?;
-    let (send, contact) = load_send(ctx, &id).await?;
+    let send = ctx
+        .store
+        .send(&id)
+        .await?
+        .ok_or(CaptureError::UnknownSend)?;
     let settings = &ctx.config.capture;
+    // The contact is read only for a first answer (its account and segments are frozen then).
+    let mut contact: Option<Option<Contact>> = None;
     for _ in 0..MAX_TRIES {
         let before = ctx.store.response(&id).await?;
         let now = ctx.now();
@@ -331,7 +337,13 @@ pub async fn commit<S: Store, M, A>(
             },
         );
         let after = match &before {
-            None => first_answer(ctx, &send, contact.as_ref(), req, verdict, now),
+            None => {
+                if contact.is_none() {
+                    contact = Some(ctx.store.contact(&send.contact_id).await?);
+                }
+                let c = contact.as_ref().and_then(Option::as_ref);
+                first_answer(ctx, &send, c, req, verdict, now)
+            }
             Some(b) => rule::apply(
                 b,
                 req.score,
@@ -352,14 +364,14 @@ pub async fn commit<S: Store, M, A>(
                     "answer saved"
                 );
                 if after.counted() && send.answered_at.is_none() {
-                    mark_answered(ctx, &id, after.answered_at).await;
+                    mark_answered(ctx, send.clone(), after.answered_at).await;
                 }
                 return Ok(Committed {
                     before,
                     after,
                     verdict,
                     send,
-                    contact,
+                    contact: contact.flatten(),
                 });
             }
             Err(StoreError::Conflict(_)) => continue,
@@ -370,17 +382,10 @@ pub async fn commit<S: Store, M, A>(
 }
 
 /// Records on the send that it was answered. Best effort: the answer is already saved, and
-/// dispatch also looks for an answer before reminding.
-async fn mark_answered<S: Store, M, A>(ctx: &Ctx<S, M, A>, id: &SendId, at: Timestamp) {
+/// dispatch also looks for an answer before reminding. Starts from the send as read for the
+/// commit; re-reads only if it changed since.
+async fn mark_answered<S: Store, M, A>(ctx: &Ctx<S, M, A>, mut send: SurveySend, at: Timestamp) {
     for _ in 0..MAX_TRIES {
-        let send = match ctx.store.send(id).await {
-            Ok(Some(s)) => s,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!(send = %id, error = %e, "could not mark the send answered");
-                return;
-            }
-        };
         if send.answered_at.is_some() {
             return;
         }
@@ -389,9 +394,16 @@ async fn mark_answered<S: Store, M, A>(ctx: &Ctx<S, M, A>, id: &SendId, at: Time
         next.version += 1;
         match ctx.store.put_send(&next).await {
             Ok(()) => return,
-            Err(StoreError::Conflict(_)) => continue,
+            Err(StoreError::Conflict(_)) => match ctx.store.send(&send.id).await {
+                Ok(Some(fresh)) => send = fresh,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(send = %send.id, error = %e, "could not mark the send answered");
+                    return;
+                }
+            },
             Err(e) => {
-                tracing::warn!(send = %id, error = %e, "could not mark the send answered");
+                tracing::warn!(send = %send.id, error = %e, "could not mark the send answered");
                 return;
             }
         }
