@@ -267,7 +267,7 @@ impl Default for CaptureSettings {
     fn default() -> Self {
         CaptureSettings {
             comment_max_chars: 5_000,
-            max_body_bytes: 32 * 1024,
+            max_body_bytes: 64 * 1024,
             commit_delay_ms: 1_500,
             automated_after_delivery_seconds: 10,
             automated_burst_seconds: 5,
