@@ -48,8 +48,9 @@ impl Timer for ManualTimer {
 /// rate, which every account allows.
 pub const DEFAULT_RATE: f64 = 1.0;
 
-/// Sends may run this far ahead of the exact schedule: absorbs the timer's coarseness so the
-/// average rate stays at the target, while bursts stay tiny.
+/// Sends may run this far ahead of the exact schedule (and never more than one interval): absorbs
+/// the timer's coarseness so the average rate stays at the target, while bursts stay tiny (SES
+/// accepts short bursts above its rate, not sustained ones).
 const TOLERANCE: Duration = Duration::from_millis(25);
 
 /// The slowest pace throttling can push a run down to.
@@ -59,6 +60,9 @@ const MAX_INTERVAL: Duration = Duration::from_secs(10);
 /// theoretical arrival time, minus a small tolerance, and time lost oversleeping is caught up).
 #[derive(Debug, Clone)]
 pub struct Pacer {
+    /// The interval of the target rate.
+    base: Duration,
+    /// The interval now (longer than `base` after throttling, recovering with each success).
     interval: Duration,
     /// Theoretical arrival time of the next send, on the timer.
     tat: Duration,
@@ -73,8 +77,10 @@ impl Pacer {
         } else {
             DEFAULT_RATE
         };
+        let interval = Duration::from_secs_f64(1.0 / rate).min(MAX_INTERVAL);
         Pacer {
-            interval: Duration::from_secs_f64(1.0 / rate).min(MAX_INTERVAL),
+            base: interval,
+            interval,
             tat: Duration::ZERO,
         }
     }
@@ -87,7 +93,7 @@ impl Pacer {
     /// Waits until the next send is allowed, and books it.
     pub async fn wait<T: Timer>(&mut self, timer: &T) {
         let now = timer.elapsed();
-        let allowed_at = self.tat.saturating_sub(TOLERANCE);
+        let allowed_at = self.tat.saturating_sub(TOLERANCE.min(self.interval));
         if now < allowed_at {
             timer.sleep(allowed_at - now).await;
         }
@@ -98,6 +104,14 @@ impl Pacer {
     /// The service said "too fast": slow down by a fifth (never below one message per ten seconds).
     pub fn slow_down(&mut self) {
         self.interval = self.interval.mul_f64(1.25).min(MAX_INTERVAL);
+    }
+
+    /// The service took a message: win back a little of any slow-down (1% a message), never
+    /// beyond the target rate.
+    pub fn accepted(&mut self) {
+        if self.interval > self.base {
+            self.interval = self.interval.mul_f64(0.99).max(self.base);
+        }
     }
 }
 
@@ -152,6 +166,10 @@ mod tests {
             p.slow_down();
         }
         assert!((p.rate() - 0.1).abs() < 1e-6);
+        for _ in 0..2_000 {
+            p.accepted();
+        }
+        assert!((p.rate() - 14.0).abs() < 1e-6, "recovers to the target: {}", p.rate());
         assert_eq!(Pacer::new(f64::NAN).rate(), DEFAULT_RATE);
         assert_eq!(Pacer::new(-3.0).rate(), DEFAULT_RATE);
     }

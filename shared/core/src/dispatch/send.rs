@@ -506,6 +506,7 @@ where
         match r.ctx.mailer.send(email).await {
             Ok(id) => {
                 r.consecutive_mail_errors = 0;
+                r.pacer.accepted();
                 return Mailed::Accepted(id);
             }
             Err(MailError::Rejected(m)) => {
