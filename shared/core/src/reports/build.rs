@@ -26,8 +26,9 @@ use crate::ports::{Contacts, FollowUps, Responses, Rollups};
 use crate::types::{AccountKey, Locale};
 
 /// Comments read for one report, at most (spread evenly over its days: a quarter reads up to
-/// 54 a day, a week up to 714). Keeps the cost of themes bounded however many answers arrive.
-pub const COMMENTS_PER_REPORT: usize = 5_000;
+/// 21 a day, a week up to 285). Keeps the cost of themes bounded however many answers arrive;
+/// 2,000 comments are plenty to tell a theme from noise.
+pub const COMMENTS_PER_REPORT: usize = 2_000;
 /// Answers listed in a daily digest, at most (detractors first); the rest are counted.
 pub const DAILY_MAX_ANSWERS: usize = 100;
 /// Open follow-ups listed in a daily digest, at most (oldest first); the rest are counted.
@@ -476,13 +477,15 @@ async fn read_comments<S: ReportStore>(
             comments.capped = true;
         }
         for r in rs.into_iter().filter(|r| r.counted() && r.has_comment()) {
-            let text = r.comment.clone().unwrap_or_default();
-            finder.add(r.category(), r.locale, &text);
+            finder.add(r.category(), r.locale, r.comment.as_deref().unwrap_or(""));
             comments.read += 1;
+            if max_each == 0 {
+                continue; // themes only (the quarterly report lists no comments)
+            }
             all.push(CommentLine {
                 score: r.score.value(),
                 category: r.category(),
-                text,
+                text: r.comment.clone().unwrap_or_default(),
                 account: r.account.as_ref().map(|a| a.as_str().to_string()),
                 day,
                 locale: r.locale,
