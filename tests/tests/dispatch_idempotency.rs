@@ -17,8 +17,8 @@ use pulso_core::model::{
     Contact, ReminderState, Response, Rollup, RollupDelta, SendStatus, Suppression, SurveySend,
 };
 use pulso_core::ports::{
-    Contacts, MailError, Mailer, OutgoingEmail, Responses, Rollups, Sends, StoreError,
-    StoreResult, Suppressions,
+    Contacts, MailError, Mailer, OutgoingEmail, Responses, Rollups, Sends, StoreError, StoreResult,
+    Suppressions,
 };
 use pulso_core::types::{AccountKey, ContactId, Email, EmailHash, SendId, Touchpoint};
 use pulso_core::{Config, Ctx};
@@ -59,7 +59,13 @@ impl Faults {
             return Err(());
         }
         let n = self.step.fetch_add(1, Ordering::SeqCst) + 1;
-        let hit = self.plan.lock().unwrap().iter().find(|(k, _)| *k == n).map(|(_, w)| *w);
+        let hit = self
+            .plan
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| *k == n)
+            .map(|(_, w)| *w);
         match hit {
             Some(When::Before) => {
                 self.dead.store(true, Ordering::SeqCst);
@@ -176,7 +182,11 @@ impl Responses for CrashStore {
         self.read()?;
         self.inner.responses_of_day(day).await
     }
-    async fn commented_responses_of_day(&self, day: Date, limit: usize) -> StoreResult<Vec<Response>> {
+    async fn commented_responses_of_day(
+        &self,
+        day: Date,
+        limit: usize,
+    ) -> StoreResult<Vec<Response>> {
         self.read()?;
         self.inner.commented_responses_of_day(day, limit).await
     }
@@ -279,7 +289,8 @@ async fn scenario(plan: Vec<(u64, When)>) -> (SqliteStore, FakeMailer, Arc<Fault
         let ctx = &ctx;
         async move {
             // A run may end in an error (the process died): the next run is a new process.
-            let _ = pulso_core::dispatch::run(ctx, &ManualTimer::new(), Duration::from_secs(600)).await;
+            let _ =
+                pulso_core::dispatch::run(ctx, &ManualTimer::new(), Duration::from_secs(600)).await;
         }
     };
     // The caller retries an event until it is acknowledged (at-least-once delivery).
@@ -298,7 +309,10 @@ async fn scenario(plan: Vec<(u64, When)>) -> (SqliteStore, FakeMailer, Arc<Fault
                     event_id: event_id.into(),
                     delay_hours: Some(1),
                 };
-                if schedule_event(&ctx.config, &ctx.store, ctx.clock.now(), c, &req).await.is_ok() {
+                if schedule_event(&ctx.config, &ctx.store, ctx.clock.now(), c, &req)
+                    .await
+                    .is_ok()
+                {
                     break;
                 }
             }
@@ -309,7 +323,11 @@ async fn scenario(plan: Vec<(u64, When)>) -> (SqliteStore, FakeMailer, Arc<Fault
     run("2026-03-04T09:30:00Z").await;
     post_event("2026-03-04T10:00:00Z", "e2", "T-2").await;
     post_event("2026-03-04T10:05:00Z", "e2", "T-2").await; // a duplicate delivery
-    for t in ["2026-03-04T12:30:00Z", "2026-03-04T12:50:00Z", "2026-03-04T13:10:00Z"] {
+    for t in [
+        "2026-03-04T12:30:00Z",
+        "2026-03-04T12:50:00Z",
+        "2026-03-04T13:10:00Z",
+    ] {
         run(t).await;
     }
     // Contact "b" answers whatever it got.
@@ -349,23 +367,41 @@ async fn check(store: &SqliteStore, mailer: &FakeMailer, ids: &[String]) -> Resu
     }
     // Every contact of the slice has its wave send; both events have theirs.
     for id in &ids[..4] {
-        if !sends.iter().any(|s| s.contact_id.as_str() == id && s.key.starts_with("wave:")) {
+        if !sends
+            .iter()
+            .any(|s| s.contact_id.as_str() == id && s.key.starts_with("wave:"))
+        {
             return Err(format!("the wave send of {id} was lost"));
         }
     }
-    for (who, key) in [("e1", "event:ticket_closed:T-1"), ("e2", "event:ticket_closed:T-2")] {
-        let n = sends.iter().filter(|s| s.contact_id.as_str() == who && s.key == key).count();
+    for (who, key) in [
+        ("e1", "event:ticket_closed:T-1"),
+        ("e2", "event:ticket_closed:T-2"),
+    ] {
+        let n = sends
+            .iter()
+            .filter(|s| s.contact_id.as_str() == who && s.key == key)
+            .count();
         if n != 1 {
             return Err(format!("{key}: {n} sends"));
         }
     }
     for s in &sends {
-        let survey_mails = by_header.get(&format!("survey.{}", s.id)).copied().unwrap_or(0);
-        let reminder_mails = by_header.get(&format!("reminder.{}", s.id)).copied().unwrap_or(0);
+        let survey_mails = by_header
+            .get(&format!("survey.{}", s.id))
+            .copied()
+            .unwrap_or(0);
+        let reminder_mails = by_header
+            .get(&format!("reminder.{}", s.id))
+            .copied()
+            .unwrap_or(0);
         match &s.status {
             SendStatus::Sent { .. } => {
                 if survey_mails != 1 {
-                    return Err(format!("{} is sent but was mailed {survey_mails} times", s.key));
+                    return Err(format!(
+                        "{} is sent but was mailed {survey_mails} times",
+                        s.key
+                    ));
                 }
             }
             SendStatus::Skipped { .. } => {
@@ -391,7 +427,10 @@ async fn check(store: &SqliteStore, mailer: &FakeMailer, ids: &[String]) -> Resu
             }
             ReminderState::Cancelled { reason } => {
                 if reason != INTERRUPTED && reminder_mails != 0 {
-                    return Err(format!("{}: reminder cancelled ({reason}) but mailed", s.key));
+                    return Err(format!(
+                        "{}: reminder cancelled ({reason}) but mailed",
+                        s.key
+                    ));
                 }
             }
             ReminderState::None => {
@@ -404,10 +443,11 @@ async fn check(store: &SqliteStore, mailer: &FakeMailer, ids: &[String]) -> Resu
         if s.next_action_at.is_some() {
             return Err(format!("{} is still queued", s.key));
         }
-        if s.key.starts_with("wave:") && s.contact_id.as_str() == ids[1] {
-            if matches!(s.reminder, ReminderState::Sent { .. }) {
-                return Err("a reminder went to a contact who had answered".into());
-            }
+        if s.key.starts_with("wave:")
+            && s.contact_id.as_str() == ids[1]
+            && matches!(s.reminder, ReminderState::Sent { .. })
+        {
+            return Err("a reminder went to a contact who had answered".into());
         }
     }
     Ok(())
@@ -429,7 +469,10 @@ fn without_crashes_everything_is_sent_once() {
         // Four surveys (a, b, c, e1, e2 minus the unsubscribed u) and three reminders (b answered).
         let headers = mailer.counts_by_header();
         let surveys = headers.keys().filter(|h| h.starts_with("survey.")).count();
-        let reminders = headers.keys().filter(|h| h.starts_with("reminder.")).count();
+        let reminders = headers
+            .keys()
+            .filter(|h| h.starts_with("reminder."))
+            .count();
         assert_eq!((surveys, reminders), (5, 4), "{headers:?}");
         assert!(faults.steps() > 20);
     });

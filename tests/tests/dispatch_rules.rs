@@ -94,7 +94,10 @@ async fn a_touchpoint_may_shorten_the_fatigue_gap() {
     .await
     .unwrap();
     assert_eq!(ok.status(), "scheduled");
-    assert_eq!(ok.send.touchpoint.as_ref().unwrap().as_str(), "ticket_closed");
+    assert_eq!(
+        ok.send.touchpoint.as_ref().unwrap().as_str(),
+        "ticket_closed"
+    );
     let out = h.dispatch().await;
     assert_eq!(out.sent, 1);
     // Another touchpoint, with the global gap, is still blocked by both.
@@ -147,7 +150,8 @@ async fn unsubscribed_bounced_and_complained_addresses_are_never_mailed() {
     let complained = id_in_slice("k", &config, day);
     let late = id_in_slice("l", &config, day);
     let now = ts("2026-03-01T00:00:00Z");
-    h.add_contact(&unsub, |c| c.unsubscribed_at = Some(now)).await;
+    h.add_contact(&unsub, |c| c.unsubscribed_at = Some(now))
+        .await;
     let b = h.add_contact(&bounced, |_| {}).await;
     let k = h.add_contact(&complained, |_| {}).await;
     let l = h.add_contact(&late, |_| {}).await;
@@ -227,12 +231,20 @@ async fn one_reminder_after_the_configured_days_and_never_a_second() {
     let ReminderState::Due { due_at } = send.reminder else {
         panic!("a reminder is planned: {:?}", send.reminder)
     };
-    assert_eq!(due_at.duration_since(match send.status {
-        SendStatus::Sent { at } => at,
-        _ => panic!(),
-    }).as_hours(), 5 * 24);
+    assert_eq!(
+        due_at
+            .duration_since(match send.status {
+                SendStatus::Sent { at } => at,
+                _ => panic!(),
+            })
+            .as_hours(),
+        5 * 24
+    );
     // Not before.
-    assert_eq!(h.dispatch_at("2026-03-09T09:00:00Z").await.reminders_sent, 0);
+    assert_eq!(
+        h.dispatch_at("2026-03-09T09:00:00Z").await.reminders_sent,
+        0
+    );
     let out = h.dispatch_at("2026-03-09T13:00:00Z").await;
     assert_eq!(out.reminders_sent, 1);
     let delivered = h.mailer.delivered();
@@ -276,7 +288,11 @@ async fn no_reminder_after_an_answer_or_an_unsubscribe() {
     assert_eq!(h.mailer.delivered().len(), 2);
     for id in [&answered, &gone] {
         let s = h.sends_of(id).await.remove(0);
-        assert!(matches!(s.reminder, ReminderState::Cancelled { .. }), "{:?}", s.reminder);
+        assert!(
+            matches!(s.reminder, ReminderState::Cancelled { .. }),
+            "{:?}",
+            s.reminder
+        );
     }
 }
 
@@ -300,7 +316,10 @@ async fn touchpoints_may_turn_reminders_off() {
     let s = h.sends_of("t1").await.remove(0);
     assert_eq!(s.reminder, ReminderState::None);
     assert_eq!(s.next_action_at, None);
-    assert_eq!(h.dispatch_at("2026-03-20T10:00:00Z").await.reminders_sent, 0);
+    assert_eq!(
+        h.dispatch_at("2026-03-20T10:00:00Z").await.reminders_sent,
+        0
+    );
 }
 
 #[tokio::test]
@@ -317,7 +336,11 @@ async fn throttling_is_retried_with_backoff_then_left_for_the_next_run() {
         .unwrap();
     assert_eq!(out.sent, 1);
     assert_eq!(out.throttled, 3);
-    assert!(out.rate_at_end < out.rate, "the run slowed down: {}", out.rate_at_end);
+    assert!(
+        out.rate_at_end < out.rate,
+        "the run slowed down: {}",
+        out.rate_at_end
+    );
     assert!(
         timer.elapsed() >= std::time::Duration::from_millis(250 + 500 + 1000),
         "it backed off: {:?}",
@@ -390,12 +413,23 @@ async fn outages_are_retried_later_and_rejections_are_skipped() {
     .await
     .unwrap();
     h.mailer.script([Answer::Unavailable]);
-    let t = h.ctx.clock.now().checked_add(jiff::SignedDuration::from_hours(49)).unwrap();
+    let t = h
+        .ctx
+        .clock
+        .now()
+        .checked_add(jiff::SignedDuration::from_hours(49))
+        .unwrap();
     h.set_now(&t.to_string());
     let out = h.dispatch().await;
-    assert_eq!(out.failed.get("the mail service kept failing"), Some(&1), "{out:?}");
+    assert_eq!(
+        out.failed.get("the mail service kept failing"),
+        Some(&1),
+        "{out:?}"
+    );
     let s = h.ctx.store.send(&ev.send.id).await.unwrap().unwrap();
-    assert!(matches!(s.status, SendStatus::Failed { ref reason, .. } if reason.contains("kept failing")));
+    assert!(
+        matches!(s.status, SendStatus::Failed { ref reason, .. } if reason.contains("kept failing"))
+    );
 }
 
 #[tokio::test]
@@ -406,20 +440,35 @@ async fn events_are_idempotent_and_delayed() {
     let h = Harness::new(config, "2026-03-04T10:00:00Z");
     let c = h.add_contact("e1", |_| {}).await;
     let req = event("order_delivered", "O-1", None);
-    let first = schedule_event(&h.ctx.config, &h.ctx.store, h.ctx.clock.now(), c.clone(), &req)
-        .await
-        .unwrap();
+    let first = schedule_event(
+        &h.ctx.config,
+        &h.ctx.store,
+        h.ctx.clock.now(),
+        c.clone(),
+        &req,
+    )
+    .await
+    .unwrap();
     assert_eq!(first.send.due_at, ts("2026-03-06T10:00:00Z"));
-    let again = schedule_event(&h.ctx.config, &h.ctx.store, h.ctx.clock.now(), h.contact("e1").await, &req)
-        .await
-        .unwrap();
+    let again = schedule_event(
+        &h.ctx.config,
+        &h.ctx.store,
+        h.ctx.clock.now(),
+        h.contact("e1").await,
+        &req,
+    )
+    .await
+    .unwrap();
     assert!(again.duplicate);
     assert_eq!(again.send.id, first.send.id);
     assert_eq!(h.sends_of("e1").await.len(), 1);
     // The request's delay wins over the touchpoint's; an unknown touchpoint uses the default.
     let d = event("order_delivered", "O-2", Some(3)).delay(&h.ctx.config);
     assert_eq!(d.as_hours(), 3);
-    assert_eq!(event("signup", "S-1", None).delay(&h.ctx.config).as_hours(), 24);
+    assert_eq!(
+        event("signup", "S-1", None).delay(&h.ctx.config).as_hours(),
+        24
+    );
     assert_eq!(h.dispatch_at("2026-03-06T09:59:00Z").await.sent, 0);
     assert_eq!(h.dispatch_at("2026-03-06T10:00:00Z").await.sent, 1);
     let _ = h.ctx.store.contact(&c.id).await;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use dispatch_support::*;
 use pulso_core::Ctx;
 use pulso_core::model::{Counts, Dimension, Rollup, SendStatus};
-use pulso_core::ports::{ApiKeys, Clock, Contacts, FixedClock, Rollups, SequentialIds, Sends};
+use pulso_core::ports::{ApiKeys, Clock, Contacts, FixedClock, Rollups, Sends, SequentialIds};
 use pulso_core::types::Email;
 use pulso_local::{DirArchive, SqliteStore};
 use serde_json::{Value, json};
@@ -89,7 +89,10 @@ impl Api {
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
@@ -100,7 +103,10 @@ impl Api {
             .send()
             .await
             .unwrap();
-        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+        (
+            resp.status().as_u16(),
+            resp.json().await.unwrap_or(Value::Null),
+        )
     }
 
     async fn nothing_written(&self) {
@@ -207,7 +213,10 @@ async fn malformed_bodies_name_the_field_and_write_nothing() {
     let (status, json) = api.post("/v1/events", extra.to_string()).await;
     assert_eq!((status, json["field"].as_str()), (400, Some("emial")));
     // Too large: refused before it is read.
-    let big = format!("{{\"event\":\"t\",\"email\":\"a@b.co\",\"name\":\"{}\"}}", "x".repeat(2 << 20));
+    let big = format!(
+        "{{\"event\":\"t\",\"email\":\"a@b.co\",\"name\":\"{}\"}}",
+        "x".repeat(2 << 20)
+    );
     let (status, _) = api.post("/v1/events", big).await;
     assert_eq!(status, 413);
     api.nothing_written().await;
@@ -233,7 +242,10 @@ async fn an_event_creates_the_contact_and_schedules_after_the_delay_once() {
     assert_eq!(json["contact_id"], contact.id.as_str());
     let sends = api.store.sends_of_contact(&contact.id).await.unwrap();
     assert_eq!(sends.len(), 1);
-    assert_eq!(sends[0].touchpoint.as_ref().unwrap().as_str(), "ticket_closed");
+    assert_eq!(
+        sends[0].touchpoint.as_ref().unwrap().as_str(),
+        "ticket_closed"
+    );
     assert_eq!(json["send_id"], sends[0].id.as_str());
 
     // The same event again: the same send, nothing new.
@@ -242,7 +254,10 @@ async fn an_event_creates_the_contact_and_schedules_after_the_delay_once() {
     assert_eq!(again["duplicate"], true);
     assert_eq!(again["send_id"], json["send_id"]);
     assert_eq!(again["contact"], "unchanged");
-    assert_eq!(api.store.sends_of_contact(&contact.id).await.unwrap().len(), 1);
+    assert_eq!(
+        api.store.sends_of_contact(&contact.id).await.unwrap().len(),
+        1
+    );
 
     // The delay holds: nothing before it, the survey after it, in Spanish, names escaped.
     let timer = pulso_core::dispatch::ManualTimer::new();
@@ -261,7 +276,10 @@ async fn an_event_creates_the_contact_and_schedules_after_the_delay_once() {
     let raw = String::from_utf8_lossy(&mail.email.raw).replace("=\r\n", "");
     assert!(raw.contains("lang=3D\"es\"") || raw.contains("lang=\"es\""));
     let html = &raw[raw.find("Content-Type: text/html").unwrap()..];
-    assert!(!html.contains("<b>Cliente</b>"), "names are escaped in HTML");
+    assert!(
+        !html.contains("<b>Cliente</b>"),
+        "names are escaped in HTML"
+    );
     assert!(html.contains("Cliente"));
     let s = api.store.send(&sends[0].id).await.unwrap().unwrap();
     assert!(matches!(s.status, SendStatus::Sent { .. }));
@@ -272,7 +290,10 @@ async fn an_event_creates_the_contact_and_schedules_after_the_delay_once() {
     other["delay_hours"] = json!(0);
     let (status, json) = api.post("/v1/events", other.to_string()).await;
     assert_eq!(status, 202);
-    assert_eq!((json["status"].as_str(), json["reason"].as_str()), (Some("skipped"), Some("fatigue")));
+    assert_eq!(
+        (json["status"].as_str(), json["reason"].as_str()),
+        (Some("skipped"), Some("fatigue"))
+    );
 }
 
 #[tokio::test]
@@ -291,7 +312,10 @@ async fn events_without_an_id_are_deduplicated_by_content() {
 async fn contacts_are_upserted_one_or_many_and_a_bad_batch_writes_nothing() {
     let api = api("").await;
     let (status, json) = api
-        .post("/v1/contacts", json!({"email": "one@example.com", "name": "One"}).to_string())
+        .post(
+            "/v1/contacts",
+            json!({"email": "one@example.com", "name": "One"}).to_string(),
+        )
         .await;
     assert_eq!(status, 200, "{json}");
     assert_eq!(json["outcome"], "created");
@@ -302,8 +326,16 @@ async fn contacts_are_upserted_one_or_many_and_a_bad_batch_writes_nothing() {
     ]});
     let (status, json) = api.post("/v1/contacts", batch.to_string()).await;
     assert_eq!(status, 200, "{json}");
-    assert_eq!((json["created"].as_u64(), json["updated"].as_u64(), json["unchanged"].as_u64()), (Some(1), Some(1), Some(1)));
-    let bad = json!([{"email": "three@example.com"}, {"email": "four@example.com", "locale": "xx"}]);
+    assert_eq!(
+        (
+            json["created"].as_u64(),
+            json["updated"].as_u64(),
+            json["unchanged"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
+    let bad =
+        json!([{"email": "three@example.com"}, {"email": "four@example.com", "locale": "xx"}]);
     let (status, json) = api.post("/v1/contacts", bad.to_string()).await;
     assert_eq!(status, 400);
     assert_eq!(json["field"], "contacts[1].locale");

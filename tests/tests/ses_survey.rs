@@ -14,7 +14,7 @@ use pulso_core::Ctx;
 use pulso_core::config::Config;
 use pulso_core::dispatch::ManualTimer;
 use pulso_core::model::{Contact, SendStatus, slot_of};
-use pulso_core::ports::{Contacts, FixedClock, SequentialIds, Sends};
+use pulso_core::ports::{Contacts, FixedClock, Sends, SequentialIds};
 use pulso_core::token::{Purpose, SigningKeys};
 use pulso_core::types::{Attributes, ContactId, Email, Locale};
 use pulso_tests::aws;
@@ -60,7 +60,10 @@ fn id_in_slice(prefix: &str, config: &Config, day: jiff::civil::Date) -> String 
 
 /// The token in a link `…/<route>/<token>[?…]`.
 fn token_of<'a>(url: &'a str, route: &str) -> &'a str {
-    let start = url.find(route).unwrap_or_else(|| panic!("{route} in {url}")) + route.len();
+    let start = url
+        .find(route)
+        .unwrap_or_else(|| panic!("{route} in {url}"))
+        + route.len();
     let rest = &url[start..];
     rest.split(['?', '>', '"']).next().unwrap()
 }
@@ -83,7 +86,9 @@ async fn survey_emails_through_ses_carry_headers_parts_and_verifiable_links() {
         Vec::<(String, String)>::new(),
     )
     .unwrap();
-    let store = aws::fresh_table().await.expect("moto (PULSO_TEST_AWS_ENDPOINT)");
+    let store = aws::fresh_table()
+        .await
+        .expect("moto (PULSO_TEST_AWS_ENDPOINT)");
     let mailer = aws::ses_mailer("acme.example", Some("pulso-feedback"))
         .await
         .unwrap();
@@ -111,7 +116,12 @@ async fn survey_emails_through_ses_carry_headers_parts_and_verifiable_links() {
     let en_addr = format!("ana.{run_tag}@example.com").to_lowercase();
     let es_addr = format!("lucia.{run_tag}@example.com").to_lowercase();
     store
-        .put_contact(&contact(&en, &en_addr, "Ana <script>x</script>", Locale::En))
+        .put_contact(&contact(
+            &en,
+            &en_addr,
+            "Ana <script>x</script>",
+            Locale::En,
+        ))
         .await
         .unwrap();
     store
@@ -141,7 +151,11 @@ async fn survey_emails_through_ses_carry_headers_parts_and_verifiable_links() {
         let sent = aws::sent_raw_message(&message_id).await.unwrap();
         // moto lists the envelope recipients and the To header: both are this one address.
         assert!(!sent.destinations.is_empty());
-        assert!(sent.destinations.iter().all(|d| d == address), "{:?}", sent.destinations);
+        assert!(
+            sent.destinations.iter().all(|d| d == address),
+            "{:?}",
+            sent.destinations
+        );
         let msg = MessageParser::default()
             .parse(sent.raw.as_bytes())
             .expect("the message parses");
@@ -171,9 +185,13 @@ async fn survey_emails_through_ses_carry_headers_parts_and_verifiable_links() {
         );
         let header_token = token_of(&lu, "/u/");
         assert_eq!(
-            keys.verify(header_token, Purpose::Unsubscribe, ts("2026-03-04T12:31:00Z"))
-                .unwrap()
-                .subject,
+            keys.verify(
+                header_token,
+                Purpose::Unsubscribe,
+                ts("2026-03-04T12:31:00Z")
+            )
+            .unwrap()
+            .subject,
             send.id.as_str()
         );
 
@@ -189,7 +207,10 @@ async fn survey_emails_through_ses_carry_headers_parts_and_verifiable_links() {
         let html = msg.body_html(0).unwrap().to_string();
         let text = msg.body_text(0).unwrap().to_string();
         assert!(!html.contains("<script") && !html.contains("<img") && !html.contains("src="));
-        assert!(!html.contains("Acme <Analytics>"), "the company name is escaped");
+        assert!(
+            !html.contains("Acme <Analytics>"),
+            "the company name is escaped"
+        );
         let question = pulso_core::i18n::tf(locale, "nps.question", &[("company", "Acme")]);
         let head = question.split("Acme").next().unwrap();
         assert!(text.contains(head), "{text}");
@@ -215,7 +236,10 @@ async fn survey_emails_through_ses_carry_headers_parts_and_verifiable_links() {
                     .verify(token_of(link, "/u/"), Purpose::Unsubscribe, now)
                     .unwrap();
                 assert_eq!(claims.subject, send.id.as_str());
-                assert!(keys.verify(token_of(link, "/u/"), Purpose::Answer, now).is_err());
+                assert!(
+                    keys.verify(token_of(link, "/u/"), Purpose::Answer, now)
+                        .is_err()
+                );
                 unsubscribe += 1;
             }
         }

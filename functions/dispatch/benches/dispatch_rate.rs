@@ -11,15 +11,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
+use pulso_core::Ctx;
 use pulso_core::config::Config;
 use pulso_core::dispatch::{EventRequest, schedule_event};
 use pulso_core::model::{Contact, SendStatus, slot_of};
 use pulso_core::ports::{
-    Contacts, FixedClock, MailError, Mailer, OutgoingEmail, SequentialIds, Sends,
+    Contacts, FixedClock, MailError, Mailer, OutgoingEmail, Sends, SequentialIds,
 };
 use pulso_core::token::SigningKeys;
 use pulso_core::types::{Attributes, ContactId, Email, Locale, Touchpoint};
-use pulso_core::Ctx;
 use pulso_local::SqliteStore;
 
 struct Bucket {
@@ -53,7 +53,10 @@ impl RateLimited {
 
 impl Mailer for RateLimited {
     async fn send(&self, email: &OutgoingEmail) -> Result<String, MailError> {
-        let mut b = self.0.lock().map_err(|_| MailError::Unavailable("poisoned".into()))?;
+        let mut b = self
+            .0
+            .lock()
+            .map_err(|_| MailError::Unavailable("poisoned".into()))?;
         let now = Instant::now();
         let refill = now.duration_since(b.last).as_secs_f64() * b.rate;
         b.tokens = (b.tokens + refill).min(b.capacity);
@@ -148,14 +151,16 @@ async fn main() {
         runs += 1;
     }
     let wall = started.elapsed().as_secs_f64();
-    let b = mailer.0.lock().expect("mailer");
-    let accepted = b.accepted.len();
-    let span = match (b.accepted.first(), b.accepted.last()) {
-        (Some(f), Some(l)) if accepted > 1 => l.duration_since(*f).as_secs_f64(),
-        _ => f64::NAN,
+    let (accepted, span, duplicates, throttled) = {
+        let b = mailer.0.lock().expect("mailer");
+        let span = match (b.accepted.first(), b.accepted.last()) {
+            (Some(f), Some(l)) if b.accepted.len() > 1 => l.duration_since(*f).as_secs_f64(),
+            _ => f64::NAN,
+        };
+        let duplicates: u32 = b.by_message.values().map(|c| c - 1).sum();
+        (b.accepted.len(), span, duplicates, b.throttled)
     };
     let achieved = (accepted as f64 - 1.0) / span;
-    let duplicates: u32 = b.by_message.values().map(|c| c - 1).sum();
     let mut not_sent = 0;
     for i in 0..n {
         let sends = store
@@ -174,7 +179,6 @@ async fn main() {
         100.0 * achieved / rate
     );
     println!(
-        "dispatch_rate: throttled answers {}, duplicates {duplicates}, sends not marked sent {not_sent}",
-        b.throttled
+        "dispatch_rate: throttled answers {throttled}, duplicates {duplicates}, sends not marked sent {not_sent}"
     );
 }

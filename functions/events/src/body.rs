@@ -70,11 +70,7 @@ fn opt_str<'a>(
     }
 }
 
-fn check_fields(
-    obj: &Map<String, Value>,
-    prefix: &str,
-    allowed: &[&str],
-) -> Result<(), BodyError> {
+fn check_fields(obj: &Map<String, Value>, prefix: &str, allowed: &[&str]) -> Result<(), BodyError> {
     match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
         Some(k) => Err(field(
             path(prefix, &k.chars().take(60).collect::<String>()),
@@ -130,7 +126,10 @@ fn contact_input(obj: &Map<String, Value>, prefix: &str) -> Result<ContactInput,
         None | Some(Value::Null) => {}
         Some(Value::Object(map)) => {
             for (k, v) in map {
-                let at = path(prefix, &format!("attributes.{}", k.chars().take(40).collect::<String>()));
+                let at = path(
+                    prefix,
+                    &format!("attributes.{}", k.chars().take(40).collect::<String>()),
+                );
                 let value = match v {
                     Value::String(s) => s.clone(),
                     Value::Number(n) => n.to_string(),
@@ -188,8 +187,7 @@ pub fn event(bytes: &[u8]) -> Result<EventBody, BodyError> {
         }
         Some(Value::String(s)) => {
             let s = s.trim();
-            if s.is_empty() || s.chars().count() > MAX_EVENT_ID || s.chars().any(char::is_control)
-            {
+            if s.is_empty() || s.chars().count() > MAX_EVENT_ID || s.chars().any(char::is_control) {
                 return Err(field(
                     "event_id",
                     format!("must be 1-{MAX_EVENT_ID} printable characters"),
@@ -310,15 +308,42 @@ mod tests {
             (r#"{"event":"t","email":"not-an-address"}"#, "email"),
             (r#"{"event":"t","email":42}"#, "email"),
             (r#"{"event":"t","email":"a@b.co","locale":"fr"}"#, "locale"),
-            (r#"{"event":"t","email":"a@b.co","time_zone":"Mars/Base"}"#, "time_zone"),
-            (r#"{"event":"t","email":"a@b.co","delay_hours":-1}"#, "delay_hours"),
-            (r#"{"event":"t","email":"a@b.co","delay_hours":1.5}"#, "delay_hours"),
-            (r#"{"event":"t","email":"a@b.co","delay_hours":10000}"#, "delay_hours"),
-            (r#"{"event":"t","email":"a@b.co","attributes":[1]}"#, "attributes"),
-            (r#"{"event":"t","email":"a@b.co","attributes":{"bad name!":"x"}}"#, "attributes.bad name!"),
-            (r#"{"event":"t","email":"a@b.co","attributes":{"plan":{"x":1}}}"#, "attributes.plan"),
-            (r#"{"event":"t","email":"a@b.co","event_id":""}"#, "event_id"),
-            (r#"{"event":"t","email":"a@b.co","customer_since":"yesterday"}"#, "customer_since"),
+            (
+                r#"{"event":"t","email":"a@b.co","time_zone":"Mars/Base"}"#,
+                "time_zone",
+            ),
+            (
+                r#"{"event":"t","email":"a@b.co","delay_hours":-1}"#,
+                "delay_hours",
+            ),
+            (
+                r#"{"event":"t","email":"a@b.co","delay_hours":1.5}"#,
+                "delay_hours",
+            ),
+            (
+                r#"{"event":"t","email":"a@b.co","delay_hours":10000}"#,
+                "delay_hours",
+            ),
+            (
+                r#"{"event":"t","email":"a@b.co","attributes":[1]}"#,
+                "attributes",
+            ),
+            (
+                r#"{"event":"t","email":"a@b.co","attributes":{"bad name!":"x"}}"#,
+                "attributes.bad name!",
+            ),
+            (
+                r#"{"event":"t","email":"a@b.co","attributes":{"plan":{"x":1}}}"#,
+                "attributes.plan",
+            ),
+            (
+                r#"{"event":"t","email":"a@b.co","event_id":""}"#,
+                "event_id",
+            ),
+            (
+                r#"{"event":"t","email":"a@b.co","customer_since":"yesterday"}"#,
+                "customer_since",
+            ),
             (r#"{"event":"t","email":"a@b.co","emial":"x"}"#, "emial"),
         ];
         for (body, expected) in cases {

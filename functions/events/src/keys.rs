@@ -94,7 +94,11 @@ pub async fn authenticate<S: ApiKeys>(
 }
 
 /// Revokes the one key whose prefix starts with `prefix` (`pulso_ab12cd34` or `ab12cd34`).
-pub async fn revoke<S: ApiKeys>(store: &S, prefix: &str, now: Timestamp) -> Result<ApiKey, KeyError> {
+pub async fn revoke<S: ApiKeys>(
+    store: &S,
+    prefix: &str,
+    now: Timestamp,
+) -> Result<ApiKey, KeyError> {
     let wanted = prefix.trim();
     let wanted = if wanted.starts_with(KEY_PREFIX) {
         wanted.to_string()

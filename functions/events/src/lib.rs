@@ -24,11 +24,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use pulso_core::Ctx;
 use pulso_core::contacts::{self, ContactError, UpsertOutcome};
 use pulso_core::dispatch::schedule_event;
 use pulso_core::ports::{Archive, Mailer, Store, StoreError};
 use pulso_core::reports::{MetricsQuery, ReportError};
-use pulso_core::Ctx;
 use serde_json::json;
 use tower_http::limit::RequestBodyLimitLayer;
 
@@ -217,8 +217,14 @@ where
     )
     .await?;
     let contact_id = upserted.contact.id.clone();
-    let scheduled =
-        schedule_event(&ctx.config, &ctx.store, now, upserted.contact, &parsed.event).await?;
+    let scheduled = schedule_event(
+        &ctx.config,
+        &ctx.store,
+        now,
+        upserted.contact,
+        &parsed.event,
+    )
+    .await?;
     let status = if scheduled.duplicate {
         StatusCode::OK
     } else {

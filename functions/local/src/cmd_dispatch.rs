@@ -124,9 +124,6 @@ pub fn describe(ctx: &LocalCtx, o: &DispatchOutcome) -> Vec<String> {
     lines.push(format!("  pace: {:.0} messages/second", o.rate));
     let outbox = ctx.mailer.dir();
     let count = ctx.mailer.list().map(|l| l.len()).unwrap_or(0);
-    lines.push(format!(
-        "Outbox: {}/ ({count} messages)",
-        outbox.display()
-    ));
+    lines.push(format!("Outbox: {}/ ({count} messages)", outbox.display()));
     lines
 }

@@ -41,7 +41,11 @@ fn main() {
                 slot: slot_of(&id),
                 id: id.clone(),
                 email: Email::parse(&format!("person{i}@example.com")).expect("email"),
-                name: Some(if i % 2 == 0 { "Ana Pérez".into() } else { "James <Smith>".into() }),
+                name: Some(if i % 2 == 0 {
+                    "Ana Pérez".into()
+                } else {
+                    "James <Smith>".into()
+                }),
                 locale,
                 account: None,
                 time_zone: None,
@@ -76,7 +80,11 @@ fn main() {
     let renderer = SurveyRenderer::new(&config);
     // Warm up.
     for (c, s) in people.iter().take(500) {
-        black_box(renderer.render(&config, &keys, s, c, EmailKind::Survey, now).expect("render"));
+        black_box(
+            renderer
+                .render(&config, &keys, s, c, EmailKind::Survey, now)
+                .expect("render"),
+        );
     }
     let start = Instant::now();
     let cpu_start = on_cpu();

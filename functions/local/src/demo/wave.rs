@@ -183,8 +183,7 @@ pub async fn run(ctx: &LocalCtx) -> anyhow::Result<DemoWave> {
         .mailer
         .list()?
         .into_iter()
-        .filter(|n| n.contains("-survey-"))
-        .next_back();
+        .rfind(|n| n.contains("-survey-"));
     Ok(out)
 }
 

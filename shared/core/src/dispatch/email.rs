@@ -497,12 +497,13 @@ pub(crate) mod tests {
         let mut i = 0;
         let mut buf = Vec::new();
         while i < bytes.len() {
-            if bytes[i] == b'=' && i + 2 < bytes.len() {
-                if let Ok(v) = u8::from_str_radix(&unfolded[i + 1..i + 3], 16) {
-                    buf.push(v);
-                    i += 3;
-                    continue;
-                }
+            if bytes[i] == b'='
+                && i + 2 < bytes.len()
+                && let Ok(v) = u8::from_str_radix(&unfolded[i + 1..i + 3], 16)
+            {
+                buf.push(v);
+                i += 3;
+                continue;
             }
             buf.push(bytes[i]);
             i += 1;

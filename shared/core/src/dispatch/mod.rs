@@ -172,7 +172,11 @@ impl<S, M, A, T: Timer> Runner<'_, S, M, A, T> {
 /// The messages-per-second a run is paced to: `email.max_send_rate`, else what the mail service
 /// says (SES `GetAccount`), else [`DEFAULT_RATE`].
 pub async fn send_rate<M: Mailer>(config: &crate::Config, mailer: &M) -> f64 {
-    if let Some(r) = config.email.max_send_rate.filter(|r| r.is_finite() && *r > 0.0) {
+    if let Some(r) = config
+        .email
+        .max_send_rate
+        .filter(|r| r.is_finite() && *r > 0.0)
+    {
         return r;
     }
     match mailer.max_send_rate().await {

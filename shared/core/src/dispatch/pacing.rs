@@ -28,8 +28,10 @@ impl ManualTimer {
 
     /// Moves time forward without sleeping (work that takes time).
     pub fn advance(&self, d: Duration) {
-        self.0
-            .fetch_add(d.as_nanos().min(u128::from(u64::MAX)) as u64, Ordering::SeqCst);
+        self.0.fetch_add(
+            d.as_nanos().min(u128::from(u64::MAX)) as u64,
+            Ordering::SeqCst,
+        );
     }
 }
 
@@ -153,7 +155,7 @@ mod tests {
                 }
             }
             let rate = 1000.0 / timer.elapsed().as_secs_f64();
-            assert!(rate >= 99.0 && rate <= 101.0, "{rate}");
+            assert!((99.0..=101.0).contains(&rate), "{rate}");
         });
     }
 
@@ -169,7 +171,11 @@ mod tests {
         for _ in 0..2_000 {
             p.accepted();
         }
-        assert!((p.rate() - 14.0).abs() < 1e-6, "recovers to the target: {}", p.rate());
+        assert!(
+            (p.rate() - 14.0).abs() < 1e-6,
+            "recovers to the target: {}",
+            p.rate()
+        );
         assert_eq!(Pacer::new(f64::NAN).rate(), DEFAULT_RATE);
         assert_eq!(Pacer::new(-3.0).rate(), DEFAULT_RATE);
     }

@@ -146,7 +146,12 @@ where
                 return Ok(());
             }
             Decision::Skip(reason) => {
-                let morning = morning(day, &contact_tz(&r.ctx.config, &contact), &r.ctx.config.surveys, &contact.id);
+                let morning = morning(
+                    day,
+                    &contact_tz(&r.ctx.config, &contact),
+                    &r.ctx.config.surveys,
+                    &contact.id,
+                );
                 match r
                     .ctx
                     .store
@@ -161,7 +166,8 @@ where
             }
             Decision::Schedule { due, later } => {
                 let mut updated = contact.clone();
-                updated.last_surveyed_at = Some(contact.last_surveyed_at.map_or(due, |l| l.max(due)));
+                updated.last_surveyed_at =
+                    Some(contact.last_surveyed_at.map_or(due, |l| l.max(due)));
                 updated.version = contact.version + 1;
                 match r
                     .ctx
@@ -218,8 +224,7 @@ where
     }
     let cycle_start = start_of_day(cycle.start, &config.company.time_zone.tz());
     let maybe_planned = contact.last_surveyed_at.is_some_and(|l| l >= cycle_start);
-    if (maybe_planned || contact.unsubscribed_at.is_some())
-        && r.ctx.store.send(id).await?.is_some()
+    if (maybe_planned || contact.unsubscribed_at.is_some()) && r.ctx.store.send(id).await?.is_some()
     {
         return Ok(Decision::AlreadyPlanned);
     }

@@ -81,9 +81,14 @@ where
         SendStatus::Sent { .. } => reminder(r, send).await,
         SendStatus::Skipped { .. } | SendStatus::Failed { .. } => {
             // Nothing is pending on a finished send: take it off the queue.
-            update(r, send, |s| s.next_action_at.is_some(), |s| s.next_action_at = None)
-                .await
-                .map(|_| Flow::Continue)
+            update(
+                r,
+                send,
+                |s| s.next_action_at.is_some(),
+                |s| s.next_action_at = None,
+            )
+            .await
+            .map(|_| Flow::Continue)
         }
     };
     match result {
@@ -217,28 +222,31 @@ where
         }
     }
     let now = r.ctx.now();
-    let email =
-        match r
-            .renderer
-            .render(&config, &r.ctx.keys, &send, &contact, EmailKind::Survey, now)
-        {
-            Ok(e) => e,
-            Err(e) => {
-                let reason = format!("could not build the email: {e}");
-                if update(r, send, is_scheduled, |s| {
-                    s.status = SendStatus::Failed {
-                        reason: reason.clone(),
-                        at: now,
-                    };
-                    s.next_action_at = None;
-                })
-                .await?
-                {
-                    DispatchOutcome::bump(&mut r.out.failed, "could not build the email");
-                }
-                return Ok(Flow::Continue);
+    let email = match r.renderer.render(
+        &config,
+        &r.ctx.keys,
+        &send,
+        &contact,
+        EmailKind::Survey,
+        now,
+    ) {
+        Ok(e) => e,
+        Err(e) => {
+            let reason = format!("could not build the email: {e}");
+            if update(r, send, is_scheduled, |s| {
+                s.status = SendStatus::Failed {
+                    reason: reason.clone(),
+                    at: now,
+                };
+                s.next_action_at = None;
+            })
+            .await?
+            {
+                DispatchOutcome::bump(&mut r.out.failed, "could not build the email");
             }
-        };
+            return Ok(Flow::Continue);
+        }
+    };
     r.pacer.wait(r.timer).await;
     // Claim: from here until `Sent`, a crash leaves a claim that no run will mail again.
     let claimed_at = r.ctx.now();
@@ -260,7 +268,10 @@ where
         Mailed::Accepted(message_id) => {
             let at = r.ctx.now();
             let reminder_due = wants_reminder(&config, &send)
-                .then(|| at.checked_add(days(config.surveys.reminder_after_days)).ok())
+                .then(|| {
+                    at.checked_add(days(config.surveys.reminder_after_days))
+                        .ok()
+                })
                 .flatten();
             let marked = update(r, claimed, ours, |s| {
                 s.status = SendStatus::Sent { at };
@@ -361,7 +372,13 @@ where
         }
         ReminderState::Due { .. } | ReminderState::Sending { .. } => return Ok(Flow::Continue),
         ReminderState::None | ReminderState::Sent { .. } | ReminderState::Cancelled { .. } => {
-            update(r, send, |s| s.next_action_at.is_some(), |s| s.next_action_at = None).await?;
+            update(
+                r,
+                send,
+                |s| s.next_action_at.is_some(),
+                |s| s.next_action_at = None,
+            )
+            .await?;
             return Ok(Flow::Continue);
         }
     };
@@ -411,7 +428,10 @@ where
             })
             .await?
             {
-                DispatchOutcome::bump(&mut r.out.reminders_cancelled, "could not build the reminder");
+                DispatchOutcome::bump(
+                    &mut r.out.reminders_cancelled,
+                    "could not build the reminder",
+                );
             }
             return Ok(Flow::Continue);
         }
@@ -451,7 +471,10 @@ where
             })
             .await?
             {
-                DispatchOutcome::bump(&mut r.out.reminders_cancelled, SkipReason::Rejected.as_str());
+                DispatchOutcome::bump(
+                    &mut r.out.reminders_cancelled,
+                    SkipReason::Rejected.as_str(),
+                );
             }
             Ok(Flow::Continue)
         }
@@ -467,7 +490,10 @@ where
                 })
                 .await?
                 {
-                    DispatchOutcome::bump(&mut r.out.reminders_cancelled, "the mail service kept failing");
+                    DispatchOutcome::bump(
+                        &mut r.out.reminders_cancelled,
+                        "the mail service kept failing",
+                    );
                 }
             } else {
                 let next = retry_at(at, due_at);
@@ -490,7 +516,10 @@ enum Mailed {
     Accepted(String),
     Rejected(String),
     /// Not sent this time; `flow` says whether the run should go on sending.
-    NotNow { error: String, flow: Flow },
+    NotNow {
+        error: String,
+        flow: Flow,
+    },
 }
 
 /// Hands one message to the mailer: throttling is retried with backoff (bounded), other errors
