@@ -217,8 +217,9 @@ async fn malformed_bodies_name_the_field_and_write_nothing() {
         "{{\"event\":\"t\",\"email\":\"a@b.co\",\"name\":\"{}\"}}",
         "x".repeat(2 << 20)
     );
-    let (status, _) = api.post("/v1/events", big).await;
+    let (status, json) = api.post("/v1/events", big).await;
     assert_eq!(status, 413);
+    assert_eq!(json["error"], "too_large");
     api.nothing_written().await;
 }
 
