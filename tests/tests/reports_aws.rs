@@ -17,7 +17,7 @@ use pulso_tests::aws;
 fn response(i: u32, score: u8, day: jiff::civil::Date) -> Response {
     let mut attributes = Attributes::new();
     attributes
-        .set("plan", if i % 2 == 0 { "pro" } else { "free" })
+        .set("plan", if i.is_multiple_of(2) { "pro" } else { "free" })
         .unwrap();
     let at = pulso_core::time::at_local(
         day,
