@@ -15,7 +15,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "pulso", version, about = "Pulso: an NPS program you run yourself")]
+#[command(
+    name = "pulso",
+    version,
+    about = "Pulso: an NPS program you run yourself"
+)]
 pub struct Cli {
     /// Configuration file (default: ./pulso.toml if it exists). PULSO__… variables override it.
     #[arg(long, global = true, env = "PULSO_CONFIG")]
