@@ -95,7 +95,7 @@ async fn broken_rows_leave_no_trace() {
         .collect();
     assert_eq!(emails, ["good.one@hooli.example", "good.two@hooli.example"]);
     for bad in [
-        "claude.martin@hooli.example",
+        "camille.martin@hooli.example",
         "pat.doe@hooli.example",
         "too.many@hooli.example",
     ] {

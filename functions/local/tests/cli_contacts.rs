@@ -165,7 +165,7 @@ fn broken_rows_are_reported_by_line_and_nothing_of_them_is_written() {
         .build()
         .unwrap();
     for bad in [
-        "claude.martin@hooli.example",
+        "camille.martin@hooli.example",
         "pat.doe@hooli.example",
         "too.many@hooli.example",
     ] {
