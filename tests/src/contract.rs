@@ -68,6 +68,7 @@ macro_rules! contract_suite {
             responses_of_contact_and_anonymised_answers,
             follow_ups_open_oldest_first_and_done_leave,
             follow_ups_opened_between_is_inclusive_open_or_done,
+            follow_ups_opened_between_newest_first_across_months_and_pages,
             suppressions_are_upserted_last_word_wins,
             api_keys_upsert_and_list,
             report_run_is_claimed_once,
@@ -1022,19 +1023,91 @@ pub async fn follow_ups_opened_between_is_inclusive_open_or_done<S: Store>(s: S)
     }
     let done = close(&fs[2], "2026-02-15T09:00:00Z");
     s.put_follow_up(&done).await.unwrap();
-    let mut got = s
-        .follow_ups_opened_between(day("2026-02-01"), day("2026-02-28"))
-        .await
-        .unwrap();
-    got.sort_by(|x, y| x.send_id.cmp(&y.send_id));
-    let mut want = vec![fs[1].clone(), done, fs[3].clone()];
-    want.sort_by(|x, y| x.send_id.cmp(&y.send_id));
-    assert_eq!(got, want);
+    // Newest first, both ends of the day range included, open or done.
+    assert_eq!(
+        s.follow_ups_opened_between(day("2026-02-01"), day("2026-02-28"), 10)
+            .await
+            .unwrap(),
+        vec![fs[3].clone(), done.clone(), fs[1].clone()]
+    );
+    assert_eq!(
+        s.follow_ups_opened_between(day("2026-02-14"), day("2026-02-14"), 10)
+            .await
+            .unwrap(),
+        vec![done.clone()]
+    );
+    // The limit keeps the newest.
+    assert_eq!(
+        s.follow_ups_opened_between(day("2026-01-01"), day("2026-03-31"), 2)
+            .await
+            .unwrap(),
+        vec![fs[4].clone(), fs[3].clone()]
+    );
     assert!(
-        s.follow_ups_opened_between(day("2026-04-01"), day("2026-04-30"))
+        s.follow_ups_opened_between(day("2026-01-01"), day("2026-03-31"), 0)
             .await
             .unwrap()
             .is_empty()
+    );
+    assert!(
+        s.follow_ups_opened_between(day("2026-04-01"), day("2026-04-30"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn follow_ups_opened_between_newest_first_across_months_and_pages<S: Store>(s: S) {
+    // 150 follow-ups over three months (50 a month, several a day, distinct times), each with a
+    // long note so that a month holds more than one DynamoDB page: the read must walk the months
+    // from the newest back, page, and stop at the limit.
+    let base = ts("2026-01-01T08:00:00Z");
+    let mut all = Vec::new();
+    for i in 0..150i64 {
+        let month = i / 50;
+        let at = base
+            + SignedDuration::from_hours(24 * (31 * month + (i % 50) / 2))
+            + SignedDuration::from_mins(i % 2 * 30);
+        let mut f = follow_up(&format!("fu:{i}"), at);
+        f.note = Some(format!("{i}:{}", "n".repeat(25_000)));
+        s.put_follow_up(&f).await.unwrap();
+        all.push(f);
+    }
+    let mut newest_first = all.clone();
+    newest_first.sort_by(|a, b| {
+        (b.opened_day, b.opened_at, b.send_id.as_str()).cmp(&(
+            a.opened_day,
+            a.opened_at,
+            a.send_id.as_str(),
+        ))
+    });
+    let everything = s
+        .follow_ups_opened_between(day("2025-12-01"), day("2026-04-30"), 1_000)
+        .await
+        .unwrap();
+    assert_eq!(everything.len(), 150);
+    assert_eq!(everything, newest_first);
+    // A limit that ends inside the second month read (the newest month holds 50).
+    let some = s
+        .follow_ups_opened_between(day("2025-12-01"), day("2026-04-30"), 70)
+        .await
+        .unwrap();
+    assert_eq!(some, newest_first[..70].to_vec());
+    // A range that starts and ends inside months keeps only its days.
+    let (from, to) = (day("2026-01-10"), day("2026-02-05"));
+    let inside: Vec<FollowUp> = newest_first
+        .iter()
+        .filter(|f| f.opened_day >= from && f.opened_day <= to)
+        .cloned()
+        .collect();
+    assert!(inside.len() > 20);
+    assert_eq!(
+        s.follow_ups_opened_between(from, to, 1_000).await.unwrap(),
+        inside
+    );
+    assert_eq!(
+        s.follow_ups_opened_between(from, to, 5).await.unwrap(),
+        inside[..5].to_vec()
     );
 }
 

@@ -447,10 +447,16 @@ async fn follow_ups_open_and_by_period() {
     );
     assert_eq!(s.follow_up(&b.send_id).await.unwrap(), Some(done.clone()));
     let between = s
-        .follow_ups_opened_between(date(2026, 2, 27), date(2026, 3, 1))
+        .follow_ups_opened_between(date(2026, 2, 27), date(2026, 3, 1), 10)
         .await
         .unwrap();
-    assert_eq!(between, vec![a, done]);
+    assert_eq!(between, vec![done.clone(), a]);
+    assert_eq!(
+        s.follow_ups_opened_between(date(2026, 2, 27), date(2026, 3, 1), 1)
+            .await
+            .unwrap(),
+        vec![done]
+    );
 }
 
 #[tokio::test]

@@ -7,7 +7,8 @@ mod reports_fixture;
 use jiff::civil::date;
 use pulso_core::model::{AnswerSource, Dimension, ReportKind};
 use pulso_core::nps::Direction;
-use pulso_core::reports::build::{ReportBody, build};
+use pulso_core::ports::FollowUps;
+use pulso_core::reports::build::{FOLLOW_UP_SAMPLE, ReportBody, build};
 use pulso_core::reports::periods::add_days;
 use pulso_core::reports::render::render;
 use pulso_core::reports::{Interval, MetricsQuery, Period, metrics, report_period};
@@ -288,10 +289,15 @@ async fn quarterly_figures_segments_accounts_and_loop_closing_match_a_recount() 
     let mut sorted = flagged_first.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(flagged_first, sorted, "flagged accounts come first");
-    // Loop closing: 4 opened, 3 done, median of 3, 10, 30 hours = 10.
+    // Loop closing: every counted detractor of the quarter opened one (recounted from the
+    // answers); of the 4 follow-ups recorded, all read: 3 done, median of 3, 10, 30 hours = 10.
+    let (_, _, q1_detractor_count, _) = recount(&f, date(2026, 1, 1), date(2026, 3, 31), |_| true);
+    assert!(q1_detractor_count > 4);
+    assert_eq!(q.loop_closing.opened, q1_detractor_count);
+    assert!(q.loop_closing.complete);
     assert_eq!(
         (
-            q.loop_closing.opened,
+            q.loop_closing.sample,
             q.loop_closing.done,
             q.loop_closing.open
         ),
@@ -313,6 +319,91 @@ async fn quarterly_figures_segments_accounts_and_loop_closing_match_a_recount() 
     ] {
         assert!(r.html.contains(needle), "{needle} missing");
         assert!(r.text.contains(needle), "{needle} missing from text");
+    }
+}
+
+#[tokio::test]
+async fn a_quarter_with_more_follow_ups_than_the_sample_counts_them_all_and_measures_the_latest() {
+    let mut f = Fixture::new().await;
+    let c = f
+        .contact("many@example.com", "Many", Locale::En, None, None)
+        .await;
+    // One detractor an hour from 1 January: 60 more than the sample. The oldest 60 stay open; the
+    // latest FOLLOW_UP_SAMPLE are closed after 1 to 5 hours (median 3). Reading them all would
+    // show 60 open; the report reads only the latest and says so.
+    let extra = 60;
+    let start = local(date(2026, 1, 1), 0, 30);
+    for i in 0..FOLLOW_UP_SAMPLE + extra {
+        let at = start + jiff::SignedDuration::from_hours(i as i64);
+        let r = f
+            .answer_at(&c, at, (i % 7) as u8, None, AnswerSource::Human)
+            .await;
+        let hours = (i >= extra).then_some(1 + (i % 5) as i64);
+        f.follow_up(&r, hours).await;
+    }
+    // Passives and promoters open none (include_passives is off); an automated detractor's answer
+    // is not counted, and Pulso closed its follow-up: neither is in the figures.
+    for i in 0..30 {
+        let at = start + jiff::SignedDuration::from_mins(30 + 60 * i);
+        f.answer_at(&c, at, 7 + (i % 4) as u8, None, AnswerSource::Human)
+            .await;
+    }
+    let bot = f
+        .answer_at(
+            &c,
+            start + jiff::SignedDuration::from_mins(10),
+            0,
+            None,
+            AnswerSource::Automated,
+        )
+        .await;
+    let mut closed = f.follow_up(&bot, Some(0)).await;
+    closed.closed_by = Some(pulso_core::alerts::SYSTEM_CLOSER.to_string());
+    closed.version += 1;
+    f.ctx.store.put_follow_up(&closed).await.unwrap();
+    let at = ts("2026-04-01T06:00:00Z");
+    let period = report_period(ReportKind::Quarterly, at, &tz()).unwrap();
+    let (_, _, detractors, _) = recount(&f, date(2026, 1, 1), date(2026, 3, 31), |_| true);
+    assert_eq!(detractors, (FOLLOW_UP_SAMPLE + extra) as u64);
+    for locale in [Locale::En, Locale::Es] {
+        let report = build(
+            &f.ctx.store,
+            &f.ctx.config,
+            ReportKind::Quarterly,
+            period,
+            at,
+            locale,
+        )
+        .await
+        .unwrap();
+        let ReportBody::Quarterly(q) = &report.body else {
+            panic!("not quarterly")
+        };
+        let l = &q.loop_closing;
+        assert_eq!(l.opened, detractors, "opened is exact, from the rollups");
+        assert!(!l.complete);
+        assert_eq!(
+            (l.sample, l.done, l.open),
+            (FOLLOW_UP_SAMPLE, FOLLOW_UP_SAMPLE, 0)
+        );
+        assert_eq!(l.median_hours_to_close, Some(3.0));
+        assert_eq!(l.done_within_two_days, FOLLOW_UP_SAMPLE);
+        let r = render(&report, &f.ctx.config, None).unwrap();
+        let (latest, note) = match locale {
+            Locale::Es => (
+                format!("de los últimos {FOLLOW_UP_SAMPLE}"),
+                format!("se miden sobre los últimos {FOLLOW_UP_SAMPLE} seguimientos"),
+            ),
+            _ => (
+                format!("of the latest {FOLLOW_UP_SAMPLE}"),
+                format!("measured on the latest {FOLLOW_UP_SAMPLE} follow-ups"),
+            ),
+        };
+        for part in [&r.html, &r.text] {
+            assert!(part.contains(&latest), "{latest} missing");
+            assert!(part.contains(&note), "{note} missing");
+            assert!(part.contains(&detractors.to_string()));
+        }
     }
 }
 

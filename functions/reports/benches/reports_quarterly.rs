@@ -121,7 +121,12 @@ impl FollowUps for NoFollowUps {
     async fn open_follow_ups(&self) -> StoreResult<Vec<FollowUp>> {
         Ok(Vec::new())
     }
-    async fn follow_ups_opened_between(&self, _: Date, _: Date) -> StoreResult<Vec<FollowUp>> {
+    async fn follow_ups_opened_between(
+        &self,
+        _: Date,
+        _: Date,
+        _: usize,
+    ) -> StoreResult<Vec<FollowUp>> {
         Ok(Vec::new())
     }
 }

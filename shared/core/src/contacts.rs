@@ -996,7 +996,12 @@ mod tests {
         async fn open_follow_ups(&self) -> StoreResult<Vec<FollowUp>> {
             unimplemented!()
         }
-        async fn follow_ups_opened_between(&self, _: Date, _: Date) -> StoreResult<Vec<FollowUp>> {
+        async fn follow_ups_opened_between(
+            &self,
+            _: Date,
+            _: Date,
+            _: usize,
+        ) -> StoreResult<Vec<FollowUp>> {
             unimplemented!()
         }
     }

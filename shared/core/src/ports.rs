@@ -137,11 +137,15 @@ pub trait FollowUps: Send + Sync {
     fn put_follow_up(&self, follow_up: &FollowUp) -> impl Future<Output = StoreResult<()>> + Send;
     /// Open follow-ups, oldest first.
     fn open_follow_ups(&self) -> impl Future<Output = StoreResult<Vec<FollowUp>>> + Send;
-    /// Follow-ups opened on the days `from..=to`, open or done.
+    /// The follow-ups opened on the days `from..=to` (by `opened_day`), open or done, newest first
+    /// (by `opened_day`, then `opened_at`, then send id, all descending), at most `limit`: a
+    /// bounded read, so a reader over a long period pays for `limit` records, not for every
+    /// follow-up of the period. Fewer than `limit` returned means these are all of them.
     fn follow_ups_opened_between(
         &self,
         from: Date,
         to: Date,
+        limit: usize,
     ) -> impl Future<Output = StoreResult<Vec<FollowUp>>> + Send;
 }
 

@@ -679,13 +679,20 @@ impl FollowUps for SqliteStore {
         })
     }
 
-    async fn follow_ups_opened_between(&self, from: Date, to: Date) -> StoreResult<Vec<FollowUp>> {
+    async fn follow_ups_opened_between(
+        &self,
+        from: Date,
+        to: Date,
+        limit_n: usize,
+    ) -> StoreResult<Vec<FollowUp>> {
+        // The order is `follow_ups_by_day`'s, walked backwards: SQLite stops after `limit` rows
+        // instead of sorting the period's follow-ups.
         self.with(|c| {
             list(
                 c,
                 "SELECT data FROM follow_ups WHERE opened_day >= ?1 AND opened_day <= ?2
-                 ORDER BY opened_day, opened_at, send_id",
-                &[&day_key(from), &day_key(to)],
+                 ORDER BY opened_day DESC, opened_at DESC, send_id DESC LIMIT ?3",
+                &[&day_key(from), &day_key(to), &limit(limit_n)],
             )
         })
     }

@@ -595,10 +595,27 @@ impl FollowUps for DynamoStore {
         self.query_records(&q).await
     }
 
-    async fn follow_ups_opened_between(&self, from: Date, to: Date) -> StoreResult<Vec<FollowUp>> {
+    async fn follow_ups_opened_between(
+        &self,
+        from: Date,
+        to: Date,
+        limit: usize,
+    ) -> StoreResult<Vec<FollowUp>> {
+        // Month partitions from the newest backwards, each read newest first (`<day>#<opened>#<id>`
+        // descending) and only for what is still missing: the read stops at `limit` items however
+        // many follow-ups the period holds.
         let mut out = Vec::new();
-        for (pk, lo, hi) in keys::day_ranges(from, to, keys::follow_up_month_pk) {
-            let q = QuerySpec::index(GSI2, pk, SortKey::Between(lo, hi));
+        for (pk, lo, hi) in keys::day_ranges(from, to, keys::follow_up_month_pk)
+            .into_iter()
+            .rev()
+        {
+            let missing = limit.saturating_sub(out.len());
+            if missing == 0 {
+                break;
+            }
+            let q = QuerySpec::index(GSI2, pk, SortKey::Between(lo, hi))
+                .backward()
+                .limit(missing);
             out.extend(self.query_records::<FollowUp>(&q).await?);
         }
         Ok(out)

@@ -330,6 +330,8 @@ pub fn to_csv(report: &Report) -> Result<String, ReportError> {
             r.themes(&q.themes);
             let l = &q.loop_closing;
             r.row("loop", "", "opened", &l.opened.to_string());
+            r.row("loop", "", "sample", &l.sample.to_string());
+            r.row("loop", "", "sample_complete", &l.complete.to_string());
             r.row("loop", "", "done", &l.done.to_string());
             r.row("loop", "", "open", &l.open.to_string());
             r.opt(

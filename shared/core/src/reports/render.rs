@@ -1008,6 +1008,28 @@ fn quarterly_blocks(w: Words, q: &Quarterly) -> Vec<Block> {
         Some(h) => w.tf("report.duration.days", &[("days", &w.dec(h / 24.0, 1))]),
         None => "—".into(),
     };
+    let sample = l.sample.to_string();
+    // "3 of 40", or "1,700 of the latest 2,000" when the figures come from the latest follow-ups.
+    let of = |count: usize| {
+        if l.sample == 0 {
+            String::new()
+        } else {
+            let key = if l.complete {
+                "report.loop.of"
+            } else {
+                "report.loop.of_latest"
+            };
+            w.tf(key, &[("count", &count.to_string()), ("total", &sample)])
+        }
+    };
+    let within = w.tf(
+        "report.loop.within",
+        &[("count", &l.done_within_two_days.to_string())],
+    );
+    let done_detail = match of(l.done) {
+        d if d.is_empty() => within,
+        d => format!("{d} · {within}"),
+    };
     blocks.push(Block::Figures(vec![
         Figure {
             label: w.t("report.loop.opened"),
@@ -1018,18 +1040,15 @@ fn quarterly_blocks(w: Words, q: &Quarterly) -> Vec<Block> {
         },
         Figure {
             label: w.t("report.loop.done"),
-            value: l.done.to_string(),
-            detail: w.tf(
-                "report.loop.within",
-                &[("count", &l.done_within_two_days.to_string())],
-            ),
+            value: w.pct(l.done_share()),
+            detail: done_detail,
             change: String::new(),
             tone: Tone::Neutral,
         },
         Figure {
             label: w.t("report.loop.open"),
-            value: l.open.to_string(),
-            detail: String::new(),
+            value: w.pct(l.open_share()),
+            detail: of(l.open),
             change: String::new(),
             tone: if l.open > 0 {
                 Tone::Warn
@@ -1040,11 +1059,21 @@ fn quarterly_blocks(w: Words, q: &Quarterly) -> Vec<Block> {
         Figure {
             label: w.t("report.loop.median"),
             value: median,
-            detail: String::new(),
+            detail: if l.complete || l.sample == 0 {
+                String::new()
+            } else {
+                w.tf("report.loop.latest", &[("total", &sample)])
+            },
             change: String::new(),
             tone: Tone::Neutral,
         },
     ]));
+    if !l.complete {
+        blocks.push(Block::Note(Note {
+            text: w.tf("report.loop.sampled", &[("total", &sample)]),
+            tone: Tone::Neutral,
+        }));
+    }
     blocks
 }
 
