@@ -426,7 +426,8 @@ async fn an_oversized_body_gets_the_413_page_and_nothing_is_written() {
     let (contact, send) = h.mailed_an_hour_ago(1).await;
     let addr = serve(h.router()).await;
     let token = h.answer_token(&send);
-    let big = format!("s=3&via=button&comment={}", "a".repeat(40 * 1024));
+    // Over the default limit (capture.max_body_bytes, 64 KiB).
+    let big = format!("s=3&via=button&comment={}", "a".repeat(80 * 1024));
     let reply = post_raw(
         addr,
         &format!("/a/{token}"),
