@@ -124,8 +124,11 @@ pub async fn run(cli: &Cli, args: &DemoArgs) -> anyhow::Result<()> {
     let wave = wave::run(&demo.ctx).await?;
     show(Step::from_display("Four weeks of surveys", &wave))?;
     show(answers::run(&demo).await?)?;
-    // Steps that print their own account as they go.
-    reports::run(&demo.ctx).await?;
+    let reports = reports::run(&demo.ctx).await?;
+    show(Step::from_display(
+        "The daily digest, weekly and quarterly reports",
+        &reports,
+    ))?;
 
     let mut out = std::io::stdout().lock();
     let dir = demo.data_dir.display();

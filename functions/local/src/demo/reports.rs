@@ -85,7 +85,6 @@ pub async fn run(ctx: &LocalCtx) -> anyhow::Result<DemoReports> {
         outbox: ctx.mailer.dir().to_path_buf(),
     };
     let Some(day) = latest_answer_day(ctx).await? else {
-        print!("{out}");
         return Ok(out);
     };
     let tz = ctx.tz();
@@ -107,7 +106,6 @@ pub async fn run(ctx: &LocalCtx) -> anyhow::Result<DemoReports> {
             },
         });
     }
-    print!("{out}");
     Ok(out)
 }
 
