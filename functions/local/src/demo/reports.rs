@@ -77,6 +77,23 @@ async fn latest_answer_day(ctx: &LocalCtx) -> anyhow::Result<Option<Date>> {
     Ok(None)
 }
 
+/// The week to show: the one holding `day`, unless it is still running and the week before has
+/// answers too — a finished week reads better than a few days of one.
+async fn demo_week(ctx: &LocalCtx, day: Date) -> anyhow::Result<Period> {
+    let week = Period::containing(Interval::Week, day);
+    if week.last() < ctx.today() {
+        return Ok(week);
+    }
+    let before = Period::containing(Interval::Week, add_days(week.first(), -1));
+    let table = RollupTable::new(ctx.store.rollups(before.first(), before.last()).await?);
+    let answered = table
+        .sum(&Dimension::All, before.first(), before.last())
+        .scores
+        .iter()
+        .any(|s| *s > 0);
+    Ok(if answered { before } else { week })
+}
+
 /// Builds the daily, weekly and quarterly reports into the outbox and the archive, prints where
 /// to open them, and returns the same.
 pub async fn run(ctx: &LocalCtx) -> anyhow::Result<DemoReports> {
@@ -91,7 +108,7 @@ pub async fn run(ctx: &LocalCtx) -> anyhow::Result<DemoReports> {
     let hour = ctx.config.reports.daily_hour;
     for (kind, period) in [
         (ReportKind::Daily, Period::Day { date: day }),
-        (ReportKind::Weekly, Period::containing(Interval::Week, day)),
+        (ReportKind::Weekly, demo_week(ctx, day).await?),
         (ReportKind::Quarterly, Period::quarter_of(day)),
     ] {
         let at = scheduled_at(&period, hour, &tz);
