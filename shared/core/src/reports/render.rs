@@ -1009,7 +1009,7 @@ fn quarterly_blocks(w: Words, q: &Quarterly) -> Vec<Block> {
         None => "—".into(),
     };
     let sample = l.sample.to_string();
-    // "3 of 40", or "1,700 of the latest 2,000" when the figures come from the latest follow-ups.
+    // "3 of 40", or "850 of the latest 1000" when the figures come from the latest follow-ups.
     let of = |count: usize| {
         if l.sample == 0 {
             String::new()
