@@ -70,6 +70,16 @@ fn untouched_state(w: &World) -> String {
     })
 }
 
+/// The tests that read the target send's version around a request take turns: cargo runs tests in
+/// parallel, and one test's accepted commit would otherwise look like another's stray write.
+static TARGET_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn target_turn() -> std::sync::MutexGuard<'static, ()> {
+    TARGET_TURN
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn target_version(w: &World) -> Option<u64> {
     w.rt.block_on(w.h.answer(&w.target)).map(|r| r.version)
 }
@@ -225,6 +235,7 @@ proptest! {
     #[test]
     fn arbitrary_queries_on_an_authentic_link_never_write(query in path_chars(), headers in headers()) {
         let w = world();
+        let _turn = target_turn();
         let token = w.h.answer_token(&w.target);
         let version = target_version(w);
         for path in [format!("/a/{token}?{query}"), format!("/a/{token}/thanks?{query}")] {
@@ -237,6 +248,7 @@ proptest! {
     #[test]
     fn arbitrary_bodies_on_an_authentic_link_write_only_when_accepted(body in form(), headers in headers()) {
         let w = world();
+        let _turn = target_turn();
         let token = w.h.answer_token(&w.target);
         let before_untouched = untouched_state(w);
         let version = target_version(w);
