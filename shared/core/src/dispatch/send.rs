@@ -140,6 +140,29 @@ where
     ))
 }
 
+/// Claims `send` for this run before its email is handed to the mailer: `mark` records the claim
+/// (survey or reminder `Sending`), the lease becomes the next action, and the write goes over the
+/// version read. `Ok(None)`: another run has it, or it changed — it is not ours to mail.
+async fn claim<S, M, A, T>(
+    r: &Runner<'_, S, M, A, T>,
+    send: &SurveySend,
+    mark: impl FnOnce(&mut SurveySend, jiff::Timestamp),
+) -> Result<Option<(SurveySend, jiff::Timestamp)>, StoreError>
+where
+    S: DispatchStore,
+{
+    let claimed_at = r.ctx.now();
+    let mut claimed = send.clone();
+    mark(&mut claimed, claimed_at);
+    claimed.next_action_at = claimed_at.checked_add(LEASE).ok();
+    claimed.version = send.version + 1;
+    match r.ctx.store.put_send(&claimed).await {
+        Ok(()) => Ok(Some((claimed, claimed_at))),
+        Err(StoreError::Conflict(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Why the contact must not be mailed now, if so.
 async fn blocked<S: DispatchStore>(
     store: &S,
@@ -249,20 +272,16 @@ where
     };
     r.pacer.wait(r.timer).await;
     // Claim: from here until `Sent`, a crash leaves a claim that no run will mail again.
-    let claimed_at = r.ctx.now();
-    let mut claimed = send.clone();
-    claimed.status = SendStatus::Sending {
-        attempt: 1,
-        claimed_at,
+    let Some((claimed, claimed_at)) = claim(r, &send, |s, claimed_at| {
+        s.status = SendStatus::Sending {
+            attempt: 1,
+            claimed_at,
+        }
+    })
+    .await?
+    else {
+        return Ok(Flow::Continue);
     };
-    claimed.next_action_at = claimed_at.checked_add(LEASE).ok();
-    claimed.version = send.version + 1;
-    match r.ctx.store.put_send(&claimed).await {
-        Ok(()) => {}
-        // Another run has it, or it changed: it is not ours to mail.
-        Err(StoreError::Conflict(_)) => return Ok(Flow::Continue),
-        Err(e) => return Err(e),
-    }
     let ours = move |s: &SurveySend| matches!(s.status, SendStatus::Sending { claimed_at: c, .. } if c == claimed_at);
     match mail(r, &email).await {
         Mailed::Accepted(message_id) => {
@@ -437,19 +456,16 @@ where
         }
     };
     r.pacer.wait(r.timer).await;
-    let claimed_at = r.ctx.now();
-    let mut claimed = send.clone();
-    claimed.reminder = ReminderState::Sending {
-        attempt: 1,
-        claimed_at,
+    let Some((claimed, claimed_at)) = claim(r, &send, |s, claimed_at| {
+        s.reminder = ReminderState::Sending {
+            attempt: 1,
+            claimed_at,
+        }
+    })
+    .await?
+    else {
+        return Ok(Flow::Continue);
     };
-    claimed.next_action_at = claimed_at.checked_add(LEASE).ok();
-    claimed.version = send.version + 1;
-    match r.ctx.store.put_send(&claimed).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => return Ok(Flow::Continue),
-        Err(e) => return Err(e),
-    }
     let ours = move |s: &SurveySend| matches!(s.reminder, ReminderState::Sending { claimed_at: c, .. } if c == claimed_at);
     match mail(r, &email).await {
         Mailed::Accepted(_) => {
