@@ -364,6 +364,16 @@ impl AccountKey {
     }
 }
 
+/// The time zone database every zone name is looked up in: the copy of the IANA database compiled
+/// into the binary (jiff's bundled tzdb), not the machine's `/usr/share/zoneinfo`. The same rules
+/// on every machine and in Lambda (whose images need not carry tzdata), and no directory walk at
+/// cold start.
+fn tz_db() -> &'static jiff::tz::TimeZoneDatabase {
+    static DB: std::sync::LazyLock<jiff::tz::TimeZoneDatabase> =
+        std::sync::LazyLock::new(jiff::tz::TimeZoneDatabase::bundled);
+    &DB
+}
+
 /// An IANA time zone name that exists (e.g. `Europe/Madrid`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -372,7 +382,8 @@ pub struct TimeZoneName(String);
 impl TimeZoneName {
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let s = raw.trim();
-        jiff::tz::TimeZone::get(s)
+        tz_db()
+            .get(s)
             .map_err(|_| ParseError::UnknownTimeZone(s.chars().take(40).collect()))?;
         Ok(TimeZoneName(s.to_string()))
     }
@@ -387,7 +398,7 @@ impl TimeZoneName {
 
     pub fn tz(&self) -> jiff::tz::TimeZone {
         // Checked at parse time; fall back to UTC rather than panic if the database changed.
-        jiff::tz::TimeZone::get(&self.0).unwrap_or(jiff::tz::TimeZone::UTC)
+        tz_db().get(&self.0).unwrap_or(jiff::tz::TimeZone::UTC)
     }
 }
 
