@@ -11,10 +11,12 @@
 
 pub mod dynamo;
 pub mod keys;
+mod lazy;
 pub mod runtime;
 pub mod s3;
 pub mod ses;
 pub mod stream;
+pub mod tls;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -25,14 +27,36 @@ pub use ses::SesMailer;
 
 /// The AWS SDK configuration every adapter shares: region and credentials from the environment
 /// (the Lambda role in AWS), the SDK's adaptive retry mode (client-side rate limiting on
-/// throttling), and `endpoint_url` when set (a local test server such as moto).
+/// throttling), and `endpoint_url` when set (a local test server such as moto). TLS trusts the
+/// platform's certificate store (the `pulso` command; the functions use [`lambda_sdk_config`]).
 pub async fn sdk_config(endpoint_url: Option<&str>) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+    loader(endpoint_url).load().await
+}
+
+/// [`sdk_config`] for the Lambda functions, built for a fast cold start: the HTTPS client of
+/// [`tls`] (Mozilla's roots compiled in, parsed on the first request) instead of the platform's
+/// certificate store, and region and credentials read from the environment variables Lambda sets
+/// (the function's role), without the default provider chain (profile files, web identity through
+/// an STS client, container and instance metadata), which Lambda never needs.
+pub async fn lambda_sdk_config(endpoint_url: Option<&str>) -> SdkConfig {
+    use aws_config::environment::{
+        EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
+    };
+    loader(endpoint_url)
+        .http_client(tls::bundled_roots_client())
+        .credentials_provider(EnvironmentVariableCredentialsProvider::new())
+        .region(EnvironmentVariableRegionProvider::new())
+        .load()
+        .await
+}
+
+fn loader(endpoint_url: Option<&str>) -> aws_config::ConfigLoader {
+    let loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::adaptive().with_max_attempts(5));
-    if let Some(url) = endpoint_url.filter(|u| !u.trim().is_empty()) {
-        loader = loader.endpoint_url(url.trim());
+    match endpoint_url.map(str::trim).filter(|u| !u.is_empty()) {
+        Some(url) => loader.endpoint_url(url),
+        None => loader,
     }
-    loader.load().await
 }
 
 /// Fresh ids: UUID v7 (time-ordered, random), in the simple 32-hex-digit form.

@@ -13,6 +13,7 @@ use aws_sdk_s3::types::ServerSideEncryption;
 use pulso_core::ports::{Archive, ArchiveError, valid_archive_key};
 
 use crate::dynamo::DisplayErrorChain;
+use crate::lazy::LazyClient;
 
 /// Most pages a listing reads (1,000 keys each): a runaway guard, not a limit anyone reaches.
 const MAX_LIST_PAGES: usize = 10_000;
@@ -20,7 +21,7 @@ const MAX_LIST_PAGES: usize = 10_000;
 /// The S3 adapter of [`Archive`]. Cheap to clone.
 #[derive(Clone)]
 pub struct S3Archive {
-    client: Client,
+    client: LazyClient<Client>,
     bucket: Arc<str>,
     kms_key: Option<Arc<str>>,
     /// Keys per listing page; `None`: S3's default (1,000).
@@ -38,7 +39,10 @@ impl std::fmt::Debug for S3Archive {
 
 impl S3Archive {
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
-        let bucket: String = bucket.into();
+        Self::with_client(LazyClient::ready(client), bucket.into())
+    }
+
+    fn with_client(client: LazyClient<Client>, bucket: String) -> Self {
         S3Archive {
             client,
             bucket: bucket.into(),
@@ -49,14 +53,19 @@ impl S3Archive {
 
     /// A client from `sdk`. With a custom endpoint (a local test server) objects are addressed by
     /// path (`http://host/bucket/key`), since `bucket.127.0.0.1` does not resolve.
+    /// The client is built on first use.
     pub fn from_sdk(sdk: &aws_config::SdkConfig, bucket: impl Into<String>) -> Self {
-        let conf = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(sdk.endpoint_url().is_some())
-            .build();
-        Self::new(Client::from_conf(conf), bucket)
+        let sdk = sdk.clone();
+        let client = LazyClient::new(move || {
+            let conf = aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(sdk.endpoint_url().is_some())
+                .build();
+            Client::from_conf(conf)
+        });
+        Self::with_client(client, bucket.into())
     }
 
-    /// Encrypt with this KMS key (`aws:kms`) instead of S3-managed keys (`AES256`).
+    /// Encrypt with this KMS key (`aws:kms`) instead of the bucket's default encryption.
     pub fn with_kms_key(mut self, key_id: Option<String>) -> Self {
         self.kms_key = key_id.filter(|k| !k.is_empty()).map(Arc::from);
         self
@@ -73,7 +82,7 @@ impl S3Archive {
     }
 
     pub fn client(&self) -> &Client {
-        &self.client
+        self.client.get()
     }
 }
 
@@ -101,7 +110,7 @@ impl Archive for S3Archive {
             return Err(ArchiveError::BadKey);
         }
         let req = self
-            .client
+            .client()
             .put_object()
             .bucket(self.bucket.as_ref())
             .key(key)
@@ -111,7 +120,9 @@ impl Archive for S3Archive {
             Some(k) => req
                 .server_side_encryption(ServerSideEncryption::AwsKms)
                 .ssekms_key_id(k.as_ref()),
-            None => req.server_side_encryption(ServerSideEncryption::Aes256),
+            // The bucket's default encryption applies (in the template, the stack's KMS key); a
+            // header here would override it.
+            None => req,
         };
         req.send().await.map_err(|e| map_err("PutObject", e))?;
         Ok(())
@@ -122,7 +133,7 @@ impl Archive for S3Archive {
             return Err(ArchiveError::BadKey);
         }
         let out = match self
-            .client
+            .client()
             .get_object()
             .bucket(self.bucket.as_ref())
             .key(key)
@@ -151,7 +162,7 @@ impl Archive for S3Archive {
         let mut token: Option<String> = None;
         for _ in 0..MAX_LIST_PAGES {
             let out = self
-                .client
+                .client()
                 .list_objects_v2()
                 .bucket(self.bucket.as_ref())
                 .prefix(prefix)

@@ -12,11 +12,12 @@ use aws_sdk_sesv2::types::{Destination, EmailContent, RawMessage};
 use pulso_core::ports::{MailError, Mailer, OutgoingEmail};
 
 use crate::dynamo::DisplayErrorChain;
+use crate::lazy::LazyClient;
 
 /// The SES v2 adapter of [`Mailer`]. Cheap to clone.
 #[derive(Clone)]
 pub struct SesMailer {
-    client: Client,
+    client: LazyClient<Client>,
     configuration_set: Option<Arc<str>>,
 }
 
@@ -31,6 +32,19 @@ impl std::fmt::Debug for SesMailer {
 impl SesMailer {
     /// `configuration_set`: `email.configuration_set` from config (unset: none is named).
     pub fn new(client: Client, configuration_set: Option<String>) -> Self {
+        Self::with_client(LazyClient::ready(client), configuration_set)
+    }
+
+    /// The client is built on first use.
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, configuration_set: Option<String>) -> Self {
+        let sdk = sdk.clone();
+        Self::with_client(
+            LazyClient::new(move || Client::new(&sdk)),
+            configuration_set,
+        )
+    }
+
+    fn with_client(client: LazyClient<Client>, configuration_set: Option<String>) -> Self {
         SesMailer {
             client,
             configuration_set: configuration_set
@@ -39,12 +53,8 @@ impl SesMailer {
         }
     }
 
-    pub fn from_sdk(sdk: &aws_config::SdkConfig, configuration_set: Option<String>) -> Self {
-        Self::new(Client::new(sdk), configuration_set)
-    }
-
     pub fn client(&self) -> &Client {
-        &self.client
+        self.client.get()
     }
 }
 
@@ -104,7 +114,7 @@ impl Mailer for SesMailer {
             .build()
             .map_err(|e| MailError::Rejected(format!("raw message: {e}")))?;
         let out = self
-            .client
+            .client()
             .send_email()
             .from_email_address(&email.from)
             .destination(
@@ -126,7 +136,7 @@ impl Mailer for SesMailer {
 
     async fn max_send_rate(&self) -> Result<Option<f64>, MailError> {
         let out = self
-            .client
+            .client()
             .get_account()
             .send()
             .await

@@ -21,6 +21,7 @@ use serde::de::DeserializeOwned;
 use pulso_core::ports::{StoreError, StoreResult};
 
 use crate::keys::{self, IndexKey, Key};
+use crate::lazy::LazyClient;
 
 pub use table::{TableDefinition, create_table, table_definition};
 
@@ -32,7 +33,7 @@ pub const MAX_TRANSACTION_ITEMS: usize = 100;
 /// The DynamoDB adapter of every store port. Cheap to clone (the SDK client is shared).
 #[derive(Clone)]
 pub struct DynamoStore {
-    client: Client,
+    client: LazyClient<Client>,
     table: Arc<str>,
     /// Items per `Query` page; `None`: DynamoDB's own pages (up to 1 MB).
     page_size: Option<usize>,
@@ -48,7 +49,10 @@ impl std::fmt::Debug for DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        let table: String = table.into();
+        Self::with_client(LazyClient::ready(client), table.into())
+    }
+
+    fn with_client(client: LazyClient<Client>, table: String) -> Self {
         DynamoStore {
             client,
             table: table.into(),
@@ -64,8 +68,10 @@ impl DynamoStore {
     }
 
     /// A store over `table` with a client built from `sdk` (see [`crate::sdk_config`]).
+    /// The client is built on first use.
     pub fn from_sdk(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
-        Self::new(Client::new(sdk), table)
+        let sdk = sdk.clone();
+        Self::with_client(LazyClient::new(move || Client::new(&sdk)), table.into())
     }
 
     pub fn table(&self) -> &str {
@@ -73,7 +79,7 @@ impl DynamoStore {
     }
 
     pub fn client(&self) -> &Client {
-        &self.client
+        self.client.get()
     }
 }
 
@@ -300,7 +306,7 @@ impl DynamoStore {
                 break;
             }
             let mut req = self
-                .client
+                .client()
                 .query()
                 .table_name(self.table.as_ref())
                 .set_index_name(q.index.map(String::from))
@@ -361,7 +367,7 @@ impl DynamoStore {
     /// A strongly consistent read of one item.
     pub(crate) async fn get_item(&self, key: &Key) -> StoreResult<Option<Item>> {
         let out = self
-            .client
+            .client()
             .get_item()
             .table_name(self.table.as_ref())
             .set_key(Some(key_map(key)))
@@ -381,7 +387,7 @@ impl DynamoStore {
 
     /// A conditional put (or, with `put.condition_expression` unset, an upsert).
     pub(crate) async fn put(&self, put: Put, what: &str) -> StoreResult<()> {
-        self.client
+        self.client()
             .put_item()
             .table_name(put.table_name)
             .set_item(Some(put.item))
@@ -395,7 +401,7 @@ impl DynamoStore {
     }
 
     pub(crate) async fn delete(&self, key: &Key) -> StoreResult<()> {
-        self.client
+        self.client()
             .delete_item()
             .table_name(self.table.as_ref())
             .set_key(Some(key_map(key)))
@@ -420,7 +426,7 @@ impl DynamoStore {
                 items.len()
             )));
         }
-        self.client
+        self.client()
             .transact_write_items()
             .set_transact_items(Some(items))
             .send()
