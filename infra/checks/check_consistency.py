@@ -47,7 +47,8 @@ import cfn_model  # noqa: E402
 OPTIONAL_VARIABLES = {
     "PULSO_TOKEN_KEYS": "local runs and tests: the keys themselves; in AWS the secret named by PULSO_TOKEN_SECRET_ARN",
     "PULSO_WEBHOOK_SECRET": "local runs and tests: the secret itself; in AWS PULSO_WEBHOOK_SECRET_ARN",
-    "PULSO_WEBHOOK_SECRET_ARN": "only where webhooks are delivered (required there, see the webhook rule)",
+    "PULSO_WEBHOOK_SECRET_ARN": "only where webhooks are posted (the alerts function; required there, see the webhook rule)",
+    "PULSO_TOKEN_SECRET_ARN": "only where links are signed or checked (required there, see the secrets rule)",
     "PULSO__STORE__ENDPOINT_URL": "a local AWS test server (moto); unset in AWS",
     "PULSO_TEST_AWS_ENDPOINT": "tests only",
     "RUST_LOG": "log filter; the runtime defaults to info",
@@ -470,11 +471,28 @@ class Checker:
                     )
                 elif cfn_model.is_conditional(nodes[name]):
                     self.error(f"function {lid} ({binary}): {name} is read by {where} but set only under a condition")
-            # runtime.rs refuses webhook URLs without a webhook secret.
-            if "PULSO__WEBHOOKS__URLS" in nodes and "PULSO_WEBHOOK_SECRET_ARN" not in nodes:
+            # Secrets: a function built with `context_from_env` or `load_from_env` reads the
+            # link-signing keys and must be told where they are; one built with
+            # `context_without_secrets_from_env` reads none and must not be handed any.
+            sources = rust_sources(crates[binary] / "src")
+            reads_keys = "runtime::context_from_env(" in sources or "runtime::load_from_env(" in sources
+            if reads_keys and ("PULSO_TOKEN_SECRET_ARN" not in nodes or cfn_model.is_conditional(nodes["PULSO_TOKEN_SECRET_ARN"])):
+                self.error(
+                    f"function {lid} ({binary}): signs or checks links but the template does not always set "
+                    "PULSO_TOKEN_SECRET_ARN for it"
+                )
+            if "runtime::context_without_secrets_from_env(" in sources:
+                for name in ("PULSO_TOKEN_SECRET_ARN", "PULSO_WEBHOOK_SECRET_ARN"):
+                    if name in nodes:
+                        self.error(f"function {lid} ({binary}): reads no secret, yet the template sets {name} for it")
+            # A function that posts webhooks builds its runtime with `load_from_env`, which refuses
+            # webhook URLs without a webhook secret (the others use `context_from_env`, which never
+            # reads it).
+            posts = "runtime::load_from_env(" in sources
+            if posts and "PULSO__WEBHOOKS__URLS" in nodes and "PULSO_WEBHOOK_SECRET_ARN" not in nodes:
                 self.error(
                     f"function {lid} ({binary}): sets PULSO__WEBHOOKS__URLS without PULSO_WEBHOOK_SECRET_ARN "
-                    "(the runtime refuses webhook URLs without a secret)"
+                    "(it posts webhooks, and the runtime refuses webhook URLs without a secret)"
                 )
 
     # --- routes ------------------------------------------------------------------------------

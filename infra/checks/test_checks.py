@@ -73,9 +73,12 @@ class TheRepository(unittest.TestCase):
         crates = {p.parent.name for p in (ROOT / "functions").glob("*/Cargo.toml")} - {"local"}
         for label in ("sample", "full"):
             self.assertEqual(set(envs[label]), crates)
-            for env in envs[label].values():
+            for name, env in envs[label].items():
                 self.assertEqual(env["PULSO__STORE__KIND"], "aws")
-                self.assertTrue(env["PULSO_TOKEN_SECRET_ARN"].startswith("arn:aws:secretsmanager:"))
+                if name in ("events", "feedback"):  # they sign and check no link
+                    self.assertNotIn("PULSO_TOKEN_SECRET_ARN", env)
+                else:
+                    self.assertTrue(env["PULSO_TOKEN_SECRET_ARN"].startswith("arn:aws:secretsmanager:"))
         self.assertEqual(envs["full"]["capture"]["PULSO__LINKS__BASE_URL"], '"https://nps.acme.example"')
         self.assertNotIn("PULSO__EMAIL__REPLY_TO", envs["sample"]["dispatch"])
         self.assertEqual(
@@ -115,9 +118,21 @@ class BrokenTemplates(unittest.TestCase):
         self.assertTrue(mentions(errors, "CaptureFunction", "'../functions/capture'"), errors)
 
     def test_a_variable_the_runtime_reads_is_not_set(self):
-        errors = broken(lambda r, t: t["Globals"]["Function"]["Environment"]["Variables"].pop("PULSO_TOKEN_SECRET_ARN"))
+        errors = broken(lambda r, t: t["Globals"]["Function"]["Environment"]["Variables"].pop("PULSO__STORE__TABLE"))
         for fn in ("CaptureFunction", "DispatchFunction", "FeedbackFunction"):
-            self.assertTrue(mentions(errors, fn, "reads PULSO_TOKEN_SECRET_ARN"), errors)
+            self.assertTrue(mentions(errors, fn, "reads PULSO__STORE__TABLE"), errors)
+
+    def test_a_function_that_signs_links_without_the_keys_secret(self):
+        errors = broken(lambda r, t: r["CaptureFunction"]["Properties"]["Environment"]["Variables"].pop("PULSO_TOKEN_SECRET_ARN"))
+        self.assertTrue(mentions(errors, "CaptureFunction", "PULSO_TOKEN_SECRET_ARN"), errors)
+
+    def test_a_function_that_reads_no_secret_is_handed_one(self):
+        def handed(r, t):
+            props = r["EventsFunction"]["Properties"]
+            props.setdefault("Environment", {}).setdefault("Variables", {})["PULSO_TOKEN_SECRET_ARN"] = {"Ref": "TokenSecret"}
+
+        errors = broken(handed)
+        self.assertTrue(mentions(errors, "EventsFunction", "reads no secret"), errors)
 
     def test_a_required_variable_set_only_under_a_condition(self):
         def conditional(r, t):

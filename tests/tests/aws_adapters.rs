@@ -312,11 +312,59 @@ async fn s3_archive_puts_gets_and_lists_encrypted_objects() {
         .send()
         .await
         .unwrap();
+    assert_eq!(head.content_type(), Some("text/html"));
+}
+
+#[tokio::test]
+async fn s3_archive_keeps_the_buckets_default_encryption() {
+    use aws_sdk_s3::types::{
+        ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+        ServerSideEncryptionRule,
+    };
+    // The bucket encrypts with a KMS key by default, as the template's archive bucket does.
+    let archive = aws::fresh_bucket().await.unwrap();
+    let key_arn = "arn:aws:kms:us-east-1:123456789012:key/0e0e0e0e-pulso-archive-test";
+    let rule = ServerSideEncryptionRule::builder()
+        .apply_server_side_encryption_by_default(
+            ServerSideEncryptionByDefault::builder()
+                .sse_algorithm(ServerSideEncryption::AwsKms)
+                .kms_master_key_id(key_arn)
+                .build()
+                .unwrap(),
+        )
+        .build();
+    archive
+        .client()
+        .put_bucket_encryption()
+        .bucket(archive.bucket())
+        .server_side_encryption_configuration(
+            ServerSideEncryptionConfiguration::builder()
+                .rules(rule)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let key = "reports/daily/2026-03-02/report.html";
+    archive
+        .put(key, b"<p>report</p>", "text/html")
+        .await
+        .unwrap();
+    let head = archive
+        .client()
+        .head_object()
+        .bucket(archive.bucket())
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    // No header of the archive's overrode the bucket's key.
     assert_eq!(
         head.server_side_encryption(),
-        Some(&aws_sdk_s3::types::ServerSideEncryption::Aes256)
+        Some(&ServerSideEncryption::AwsKms)
     );
-    assert_eq!(head.content_type(), Some("text/html"));
+    assert_eq!(head.ssekms_key_id(), Some(key_arn));
 }
 
 #[tokio::test]
@@ -675,6 +723,46 @@ async fn the_lambda_context_fails_at_cold_start_with_the_variable_named() {
     .await;
     let msg = format!("{:#}", hooks_without_secret.err().expect("an error"));
     assert!(msg.contains("PULSO_WEBHOOK_SECRET"), "{msg}");
+    // A function that only records deliveries (capture) never reads the webhook secret: the same
+    // variables, even with an unreadable secret named, build its context.
+    let recorder = pulso_aws::runtime::context_from_vars(vars(&[
+        ("PULSO__STORE__ENDPOINT_URL", &endpoint),
+        ("PULSO_TOKEN_KEYS", &format!("k1:{KEY}")),
+        (
+            "PULSO__WEBHOOKS__URLS",
+            r#"["https://hooks.example/pulso"]"#,
+        ),
+        (
+            "PULSO_WEBHOOK_SECRET_ARN",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-000000",
+        ),
+    ]))
+    .await
+    .expect("no webhook secret is read");
+    assert_eq!(recorder.config.webhooks.urls.len(), 1);
+    // Without webhook URLs the posting runtime does not read the secret either.
+    let no_hooks = pulso_aws::runtime::load_from_vars(vars(&[
+        ("PULSO__STORE__ENDPOINT_URL", &endpoint),
+        ("PULSO_TOKEN_KEYS", &format!("k1:{KEY}")),
+        (
+            "PULSO_WEBHOOK_SECRET_ARN",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-000000",
+        ),
+    ]))
+    .await
+    .expect("no webhook URLs, no secret read");
+    assert_eq!(no_hooks.webhook_secret, None);
+    // Events and feedback read no secret at all, even with one named: their keys are none.
+    let no_secrets = pulso_aws::runtime::context_without_secrets_from_vars(vars(&[
+        ("PULSO__STORE__ENDPOINT_URL", &endpoint),
+        (
+            "PULSO_TOKEN_SECRET_ARN",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-000000",
+        ),
+    ]))
+    .await
+    .expect("no secret is read");
+    assert!(no_secrets.keys.is_none());
 
     let bad_config = pulso_aws::runtime::load_from_vars(vars(&[
         ("PULSO_TOKEN_KEYS", &format!("k1:{KEY}")),

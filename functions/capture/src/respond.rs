@@ -138,10 +138,12 @@ impl<S: Store, M: Mailer + 'static, A: Archive + 'static, H: AfterCapture> App<S
         if status.is_server_error() {
             tracing::warn!(error = %e, "capture failed");
         }
-        let locale = if purpose == Purpose::FollowUp {
-            Some(self.staff_locale())
-        } else {
-            capture::locale_hint(&self.ctx, token, purpose).await
+        let locale = match (&e, purpose) {
+            (_, Purpose::FollowUp) => Some(self.staff_locale()),
+            // The send was just looked for (absent) or the store failed: asking again for its
+            // language would cost a read and find nothing.
+            (CaptureError::UnknownSend | CaptureError::Store(_), _) => None,
+            _ => capture::locale_hint(&self.ctx, token, purpose).await,
         };
         self.error(headers, locale, status, page)
     }

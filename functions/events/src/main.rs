@@ -4,6 +4,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     pulso_aws::runtime::init_tracing();
-    let ctx = pulso_aws::runtime::context_from_env().await?;
+    let ctx = pulso_aws::runtime::context_without_secrets_from_env().await?;
     lambda_http::run(pulso_events::router(ctx)).await
 }

@@ -7,7 +7,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     pulso_aws::runtime::init_tracing();
-    let ctx = Arc::new(pulso_aws::runtime::context_from_env().await?);
+    let ctx = Arc::new(pulso_aws::runtime::context_without_secrets_from_env().await?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let ctx = ctx.clone();
         async move {

@@ -1,12 +1,13 @@
 //! What a Lambda function builds once, at cold start: configuration from the environment, one AWS
-//! SDK configuration (adaptive retries), the adapters, the link-signing keys and the webhook
-//! secret (from the environment or, once, from Secrets Manager), the clock and the id source.
+//! SDK configuration (adaptive retries, TLS roots compiled in: [`crate::tls`]), the adapters, the
+//! link-signing keys and — where `webhooks.urls` is set — the webhook secret (each from the
+//! environment or, once, from Secrets Manager; both reads at once), the clock and the id source.
 //! Anything missing or invalid fails here, with a message naming the variable, never per request.
 //!
 //! Every environment variable read by Pulso's functions is named in [`ENV_VARS`] (and in
 //! `docs/aws-adapters.md`); the SAM template sets them.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use aws_config::SdkConfig;
@@ -58,22 +59,59 @@ pub struct Runtime {
     pub sdk: SdkConfig,
 }
 
-static WEBHOOK: OnceLock<Option<String>> = OnceLock::new();
-
-/// The webhook signing secret loaded by the last [`context_from_env`] / [`load_from_env`] of this
-/// process (`None` before, or when none is configured).
-pub fn webhook_secret() -> Option<&'static str> {
-    WEBHOOK.get().and_then(|s| s.as_deref())
+/// Which secrets a function reads at cold start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Secrets {
+    /// None: the function neither signs nor checks links (events, feedback).
+    None,
+    /// The link-signing keys (capture, dispatch, reports).
+    SigningKeys,
+    /// The keys and, where `webhooks.urls` is set, the webhook secret (alerts, which posts).
+    SigningKeysAndWebhook,
 }
 
-/// The Lambda context from the process environment (see [`load_from_vars`]).
+/// The Lambda context from the process environment, with the link-signing keys and without the
+/// webhook secret (capture, dispatch, reports: they record webhook deliveries, never post them).
+/// See [`context_from_vars`].
 pub async fn context_from_env() -> anyhow::Result<Ctx<DynamoStore, SesMailer, S3Archive>> {
-    Ok(load_from_env().await?.ctx)
+    context_from_vars(std::env::vars().collect()).await
 }
 
-/// [`Runtime`] from the process environment.
+/// The Lambda context from the process environment without reading any secret: for a function
+/// that neither signs nor checks links (events, feedback), whose role may then not read them. Its
+/// keys are [`SigningKeys::none`].
+pub async fn context_without_secrets_from_env()
+-> anyhow::Result<Ctx<DynamoStore, SesMailer, S3Archive>> {
+    Ok(load(std::env::vars().collect(), Secrets::None).await?.ctx)
+}
+
+/// [`Runtime`] from the process environment, with the keys and, where `webhooks.urls` is set, the
+/// webhook secret (the alerts function, which posts). See [`load_from_vars`].
 pub async fn load_from_env() -> anyhow::Result<Runtime> {
     load_from_vars(std::env::vars().collect()).await
+}
+
+/// The context from the given variables, as [`load_from_vars`] builds it but never reading the
+/// webhook secret.
+pub async fn context_from_vars(
+    vars: Vec<(String, String)>,
+) -> anyhow::Result<Ctx<DynamoStore, SesMailer, S3Archive>> {
+    Ok(load(vars, Secrets::SigningKeys).await?.ctx)
+}
+
+/// The context from the given variables without reading any secret (see
+/// [`context_without_secrets_from_env`]).
+pub async fn context_without_secrets_from_vars(
+    vars: Vec<(String, String)>,
+) -> anyhow::Result<Ctx<DynamoStore, SesMailer, S3Archive>> {
+    Ok(load(vars, Secrets::None).await?.ctx)
+}
+
+/// [`Runtime`] from the given variables: configuration (`Config::load("", vars)`), SDK config
+/// (`PULSO__STORE__ENDPOINT_URL` honoured), adapters, keys and, where `webhooks.urls` is set, the
+/// webhook secret (required then).
+pub async fn load_from_vars(vars: Vec<(String, String)>) -> anyhow::Result<Runtime> {
+    load(vars, Secrets::SigningKeysAndWebhook).await
 }
 
 fn var<'a>(vars: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -84,34 +122,60 @@ fn var<'a>(vars: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-/// [`Runtime`] from the given variables: configuration (`Config::load("", vars)`), SDK config
-/// (`PULSO__STORE__ENDPOINT_URL` honoured), adapters, keys and secrets.
-pub async fn load_from_vars(vars: Vec<(String, String)>) -> anyhow::Result<Runtime> {
+async fn load(vars: Vec<(String, String)>, secrets: Secrets) -> anyhow::Result<Runtime> {
     let config = Config::load("", vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .context("configuration from PULSO__* environment variables")?;
-    let sdk = crate::sdk_config(config.store.endpoint_url.as_deref()).await;
+    let sdk = crate::lambda_sdk_config(config.store.endpoint_url.as_deref()).await;
 
-    let spec = secret(&sdk, &vars, TOKEN_KEYS, TOKEN_SECRET_ARN, "token_keys")
-        .await?
-        .with_context(|| format!("no link-signing keys: set {TOKEN_KEYS} or {TOKEN_SECRET_ARN}"))?;
-    let keys = SigningKeys::parse(&spec)
-        .with_context(|| format!("link-signing keys ({TOKEN_KEYS} / {TOKEN_SECRET_ARN})"))?;
-    let webhook_secret = secret(
-        &sdk,
-        &vars,
-        WEBHOOK_SECRET,
-        WEBHOOK_SECRET_ARN,
-        "webhook_secret",
-    )
-    .await?;
-    if !config.webhooks.urls.is_empty() && webhook_secret.is_none() {
+    // The webhook secret is read only by a function that posts, where webhooks are configured;
+    // both reads run together.
+    let wants_webhook_secret =
+        secrets == Secrets::SigningKeysAndWebhook && !config.webhooks.urls.is_empty();
+    let store = DynamoStore::from_sdk(&sdk, config.store.table.clone());
+    let (spec, webhook_secret, ()) = tokio::join!(
+        async {
+            if secrets == Secrets::None {
+                Ok(None)
+            } else {
+                secret(&sdk, &vars, TOKEN_KEYS, TOKEN_SECRET_ARN, "token_keys").await
+            }
+        },
+        async {
+            if wants_webhook_secret {
+                secret(
+                    &sdk,
+                    &vars,
+                    WEBHOOK_SECRET,
+                    WEBHOOK_SECRET_ARN,
+                    "webhook_secret",
+                )
+                .await
+            } else {
+                Ok(None)
+            }
+        },
+        // Every function reads the table on its first request: its client is built while the
+        // secrets are on their way (the other clients are built on first use).
+        async {
+            store.client();
+        }
+    );
+    let keys = if secrets == Secrets::None {
+        SigningKeys::none()
+    } else {
+        let spec = spec?.with_context(|| {
+            format!("no link-signing keys: set {TOKEN_KEYS} or {TOKEN_SECRET_ARN}")
+        })?;
+        SigningKeys::parse(&spec)
+            .with_context(|| format!("link-signing keys ({TOKEN_KEYS} / {TOKEN_SECRET_ARN})"))?
+    };
+    let webhook_secret = webhook_secret?;
+    if wants_webhook_secret && webhook_secret.is_none() {
         anyhow::bail!(
             "webhooks.urls is set but no webhook secret: set {WEBHOOK_SECRET} or {WEBHOOK_SECRET_ARN}"
         );
     }
-    let _ = WEBHOOK.set(webhook_secret.clone());
 
-    let store = DynamoStore::from_sdk(&sdk, config.store.table.clone());
     let mailer = SesMailer::from_sdk(&sdk, config.email.configuration_set.clone());
     let archive = S3Archive::from_sdk(&sdk, config.store.bucket.clone());
     tracing::info!(

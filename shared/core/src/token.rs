@@ -144,6 +144,21 @@ impl SigningKeys {
         })
     }
 
+    /// No key at all, for a process that neither signs nor checks links (the events and feedback
+    /// functions, which then never read the keys' secret): every link it checks is refused
+    /// (unknown key) and a link it signed would be empty.
+    pub fn none() -> SigningKeys {
+        SigningKeys {
+            active: String::new(),
+            keys: BTreeMap::new(),
+        }
+    }
+
+    /// Whether this holds no key ([`SigningKeys::none`]).
+    pub fn is_none(&self) -> bool {
+        self.keys.is_empty()
+    }
+
     fn check_kid(kid: &str) -> Result<(), KeyError> {
         if kid.is_empty() || kid.len() > 16 || !kid.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(KeyError::BadKeyId(kid.chars().take(16).collect()));
@@ -260,6 +275,22 @@ mod tests {
         assert_eq!(
             k.verify(&tok, Purpose::Unsubscribe, t(1_000)),
             Err(TokenError::WrongPurpose)
+        );
+    }
+
+    #[test]
+    fn no_keys_refuse_every_link_and_sign_none() {
+        let none = SigningKeys::none();
+        assert!(none.is_none() && !keys().is_none());
+        let real = keys().sign(Purpose::Answer, "s1", t(100));
+        assert_eq!(
+            none.verify(&real, Purpose::Answer, t(50)),
+            Err(TokenError::UnknownKey)
+        );
+        assert_eq!(none.sign(Purpose::Answer, "s1", t(100)), "");
+        assert_eq!(
+            none.verify("", Purpose::Answer, t(50)),
+            Err(TokenError::Malformed)
         );
     }
 
