@@ -64,6 +64,7 @@ macro_rules! contract_suite {
             rollups_beyond_one_page,
             responses_of_day_most_recent_first,
             commented_responses_of_day_skip_blank_comments_and_limit,
+            comment_retention_removes_comments_and_keeps_scores,
             responses_of_a_large_day_page,
             responses_of_contact_and_anonymised_answers,
             follow_ups_open_oldest_first_and_done_leave,
@@ -881,6 +882,42 @@ pub async fn responses_of_day_most_recent_first<S: Store>(s: S) {
             .unwrap()
             .is_empty()
     );
+}
+
+pub async fn comment_retention_removes_comments_and_keeps_scores<S: Store>(s: S) {
+    let d = day("2026-03-02");
+    let with = response("with", "c-a", 2, Some("rude agent"), d);
+    let without = response("without", "c-b", 9, None, d);
+    let next_day = response("next-day", "c-c", 3, Some("slow"), day("2026-03-03"));
+    for r in [&with, &without, &next_day] {
+        s.save_response(r, &rollup_deltas(None, r)).await.unwrap();
+    }
+    let before = s.rollups(d, day("2026-03-03")).await.unwrap();
+    assert_eq!(s.remove_comments_of_day(d).await.unwrap(), 1);
+    let kept = s.response(&with.send_id).await.unwrap().unwrap();
+    assert_eq!(kept.comment, None);
+    assert_eq!(kept.score, with.score);
+    assert_eq!(kept.version, 2);
+    assert_eq!(s.response(&without.send_id).await.unwrap(), Some(without));
+    assert!(
+        s.commented_responses_of_day(d, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.responses_of_day(d).await.unwrap().len(), 2);
+    // Another day's comment and every rollup stay.
+    assert_eq!(s.response(&next_day.send_id).await.unwrap(), Some(next_day));
+    assert_eq!(s.rollups(d, day("2026-03-03")).await.unwrap(), before);
+    // Nothing left to remove; a writer holding the old version now loses.
+    assert_eq!(s.remove_comments_of_day(d).await.unwrap(), 0);
+    let mut stale = with.clone();
+    stale.version = 2;
+    stale.comment = Some("again".into());
+    assert!(matches!(
+        s.save_response(&stale, &[]).await,
+        Err(StoreError::Conflict(_))
+    ));
 }
 
 pub async fn commented_responses_of_day_skip_blank_comments_and_limit<S: Store>(s: S) {

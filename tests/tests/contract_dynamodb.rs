@@ -574,34 +574,3 @@ async fn webhook_deliveries_due_and_dead() {
     );
     assert_eq!(s.delivery(&ds[4].id).await.unwrap(), Some(ds[4].clone()));
 }
-
-#[tokio::test]
-async fn comment_retention_removes_comments_and_keeps_scores() {
-    let s = store().await;
-    let day = date(2026, 3, 2);
-    let with = response("with", "c-a", 2, Some("rude agent"), day);
-    let without = response("without", "c-b", 9, None, day);
-    for r in [&with, &without] {
-        s.save_response(r, &rollup_deltas(None, r)).await.unwrap();
-    }
-    let before = s.rollups(day, day).await.unwrap();
-    assert_eq!(s.remove_comments_of_day(day).await.unwrap(), 1);
-    let kept = s.response(&with.send_id).await.unwrap().unwrap();
-    assert_eq!(kept.comment, None);
-    assert_eq!(kept.score, with.score);
-    assert_eq!(kept.version, 2);
-    assert!(
-        s.commented_responses_of_day(day, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(s.responses_of_day(day).await.unwrap().len(), 2);
-    assert_eq!(s.rollups(day, day).await.unwrap(), before);
-    // Nothing left to remove; a writer holding the old version now loses.
-    assert_eq!(s.remove_comments_of_day(day).await.unwrap(), 0);
-    let mut stale = with.clone();
-    stale.version = 2;
-    stale.comment = Some("again".into());
-    assert!(is_conflict(s.save_response(&stale, &[]).await));
-}

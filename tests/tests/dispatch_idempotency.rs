@@ -194,6 +194,10 @@ impl Responses for CrashStore {
         self.read()?;
         self.inner.responses_of_contact(contact).await
     }
+    async fn remove_comments_of_day(&self, day: Date) -> StoreResult<usize> {
+        self.read()?;
+        self.inner.remove_comments_of_day(day).await
+    }
 }
 
 impl Rollups for CrashStore {

@@ -284,3 +284,60 @@ async fn a_malformed_schedule_event_is_refused_and_nothing_is_written() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_daily_run_removes_comments_past_retention_and_keeps_scores() {
+    use pulso_core::ports::Responses;
+    let mut f = Fixture::with_config(&format!("{CONFIG}\n[retention]\ncomment_months = 1\n")).await;
+    populate(&mut f, date(2026, 1, 1), date(2026, 3, 1), 4, 7).await;
+    let commented_before = |pred: &dyn Fn(jiff::civil::Date) -> bool| {
+        f.answers
+            .values()
+            .filter(|r| pred(r.day) && r.has_comment())
+            .count()
+    };
+    let to_go = commented_before(&|d| d < date(2026, 2, 2));
+    let aging_next = commented_before(&|d| d == date(2026, 2, 2));
+    let staying = commented_before(&|d| d > date(2026, 2, 2));
+    assert!(to_go > 0 && aging_next > 0 && staying > 0);
+    let old_day = date(2026, 1, 15);
+    let old_before = f.ctx.store.responses_of_day(old_day).await.unwrap();
+
+    // On 2 March the cutoff is 2 February: January's comments go, February's stay.
+    f.set_now("2026-03-02T07:00:00Z");
+    let daily = run(&f.ctx, ReportKind::Daily, None).await.unwrap();
+    assert_eq!(daily.outcome, Outcome::Sent { recipients: 1 });
+    assert_eq!(daily.comments_removed, Some(to_go));
+    let commented_on = |day| {
+        let store = f.ctx.store.clone();
+        async move {
+            store
+                .commented_responses_of_day(day, 1000)
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(commented_on(old_day).await, 0);
+    assert_eq!(commented_on(date(2026, 2, 1)).await, 0);
+    assert_eq!(commented_on(date(2026, 2, 2)).await, aging_next);
+    // The answers and their scores stay; only the comments are gone.
+    let old_after = f.ctx.store.responses_of_day(old_day).await.unwrap();
+    assert_eq!(old_after.len(), old_before.len());
+    for (a, b) in old_after.iter().zip(&old_before) {
+        assert_eq!((&a.send_id, a.score), (&b.send_id, b.score));
+        assert_eq!(a.comment, None);
+    }
+    // The next day's run removes the day that just aged out, and nothing else.
+    f.set_now("2026-03-03T07:00:00Z");
+    let next = run(&f.ctx, ReportKind::Daily, None).await.unwrap();
+    assert_eq!(next.comments_removed, Some(aging_next));
+    let mut left = 0;
+    for day in (0..28).map(|i| date(2026, 2, 3) + jiff::Span::new().days(i)) {
+        left += commented_on(day).await;
+    }
+    assert_eq!(left, staying);
+    // Weekly runs leave retention to the daily one.
+    let weekly = run(&f.ctx, ReportKind::Weekly, None).await.unwrap();
+    assert_eq!(weekly.comments_removed, None);
+}

@@ -107,6 +107,9 @@ impl Responses for NoFollowUps {
     ) -> impl Future<Output = StoreResult<Vec<Response>>> + Send {
         self.0.responses_of_contact(contact)
     }
+    fn remove_comments_of_day(&self, day: Date) -> impl Future<Output = StoreResult<usize>> + Send {
+        self.0.remove_comments_of_day(day)
+    }
 }
 
 impl FollowUps for NoFollowUps {

@@ -983,6 +983,9 @@ mod tests {
                 .cloned()
                 .collect())
         }
+        async fn remove_comments_of_day(&self, _: Date) -> StoreResult<usize> {
+            unimplemented!()
+        }
     }
 
     impl FollowUps for Mem {

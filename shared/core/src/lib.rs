@@ -18,6 +18,7 @@ pub mod model;
 pub mod nps;
 pub mod ports;
 pub mod reports;
+pub mod retention;
 pub mod time;
 pub mod token;
 pub mod types;

@@ -111,6 +111,10 @@ pub trait Responses: Send + Sync {
         &self,
         contact: &ContactId,
     ) -> impl Future<Output = StoreResult<Vec<Response>>> + Send;
+    /// Comment retention: removes the comment of every answer of `day` that has one (version + 1);
+    /// the answers, their scores and the rollups stay. An answer rewritten meanwhile is left for
+    /// the next run. Returns how many comments were removed.
+    fn remove_comments_of_day(&self, day: Date) -> impl Future<Output = StoreResult<usize>> + Send;
 }
 
 /// Per-day counters per dimension.

@@ -589,6 +589,30 @@ impl Responses for SqliteStore {
             )
         })
     }
+
+    async fn remove_comments_of_day(&self, day: Date) -> StoreResult<usize> {
+        self.in_tx(|tx| {
+            let commented: Vec<Response> = list(
+                tx,
+                "SELECT data FROM responses WHERE day = ?1 AND commented = 1",
+                &[&day_key(day)],
+            )?;
+            for r in &commented {
+                let kept = Response {
+                    comment: None,
+                    version: r.version + 1,
+                    ..r.clone()
+                };
+                tx.execute(
+                    "UPDATE responses SET commented = 0, version = ?2, data = ?3
+                     WHERE send_id = ?1 AND version = ?2 - 1",
+                    rusqlite::params![r.send_id.as_str(), version(kept.version)?, encode(&kept)?],
+                )
+                .map_err(db)?;
+            }
+            Ok(commented.len())
+        })
+    }
 }
 
 impl Rollups for SqliteStore {

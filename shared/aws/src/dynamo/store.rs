@@ -513,14 +513,12 @@ impl Responses for DynamoStore {
         );
         self.query_records(&q).await
     }
-}
 
-impl DynamoStore {
     /// Comment retention: removes the comment of every answer of `day` that has one (a query of the
     /// commented-day index, then one conditional `UpdateItem` per answer that bumps its version).
     /// Scores, rollups and the answers themselves stay. An answer rewritten meanwhile is left for
     /// the next run. Returns how many comments were removed.
-    pub async fn remove_comments_of_day(&self, day: Date) -> StoreResult<usize> {
+    async fn remove_comments_of_day(&self, day: Date) -> StoreResult<usize> {
         let q = QuerySpec::index(keys::GSI3, keys::commented_day_pk(day), SortKey::Any);
         let mut removed = 0;
         for r in self.query_records::<Response>(&q).await? {

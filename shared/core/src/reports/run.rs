@@ -68,6 +68,9 @@ pub struct RunResult {
     pub outcome: Outcome,
     /// Archive keys, when this run built the report.
     pub archive: Option<ArchiveKeys>,
+    /// Comments removed by retention after the daily digest (`None` on other runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comments_removed: Option<usize>,
 }
 
 enum Claim {
@@ -127,7 +130,9 @@ async fn claim<S: ReportRuns>(
 }
 
 /// The run a schedule makes: the report of `kind` for the period that ended before `at` (the
-/// clock's time when `None`), claimed, built, archived and emailed once.
+/// clock's time when `None`), claimed, built, archived and emailed once. The daily run then
+/// applies comment retention ([`crate::retention`]); a failure there is logged and left to the
+/// next day's run (the digest is out either way).
 pub async fn run<S, M, A>(
     ctx: &Ctx<S, M, A>,
     kind: ReportKind,
@@ -140,7 +145,16 @@ where
 {
     let at = at.unwrap_or_else(|| ctx.now());
     let period = report_period(kind, at, &ctx.tz())?;
-    run_period(ctx, kind, period, at).await
+    let mut result = run_period(ctx, kind, period, at).await?;
+    if kind == ReportKind::Daily && ctx.config.retention.comment_months > 0 {
+        match crate::retention::remove_old_comments(ctx, at).await {
+            Ok(n) => result.comments_removed = Some(n),
+            Err(e) => {
+                tracing::warn!(error = %e, "comment retention failed; the next daily run retries")
+            }
+        }
+    }
+    Ok(result)
 }
 
 /// The same for an explicit period.
@@ -174,6 +188,7 @@ where
                 period: label,
                 outcome,
                 archive: None,
+                comments_removed: None,
             });
         }
     };
@@ -190,6 +205,7 @@ where
         period: label,
         outcome,
         archive: Some(keys),
+        comments_removed: None,
     })
 }
 
