@@ -353,7 +353,7 @@ def main() -> int:
         names = provision(moto.url, template)
         moto_ms = moto_round_trip(moto.url, names["Table"])
         # The functions reach moto through the timing relay, which records moto's service time.
-        timer = AwsTimer(int(moto.url.rsplit(":", 1)[1])).__enter__()
+        timer = AwsTimer(int(moto.url.rsplit(":", 1)[1]))
         envs = environments(template, names, f"http://127.0.0.1:{timer.port}")
         order = [HELLO] + wanted
         # The deadline Lambda would give: the function's Timeout (the dispatch budget hangs on it).
@@ -363,7 +363,7 @@ def main() -> int:
             for r in cfn_model.functions(template).values()
         }
         results: dict[str, list[dict]] = {n: [] for n in order}
-        with open(workdir / "functions.log", "w") as logfile:
+        with timer, open(workdir / "functions.log", "w") as logfile:
             # One unmeasured start of each binary first (page cache, moto's first-request costs);
             # then rounds that take the functions in turn, so drift hits them all alike.
             for rnd in range(args.runs + 1):
@@ -377,7 +377,6 @@ def main() -> int:
                     r = run_once(binary, envs.get(name, {}), evs[name], args.timeout, timeouts.get(name, 3.0), logfile, timer)
                     if rnd > 0:
                         results[name].append(r)
-        timer.__exit__(None, None, None)
     finally:
         moto.stop()
 
