@@ -101,7 +101,7 @@ async fn receiver_setup(
         let _ = axum::serve(listener, app).await;
     });
     let sender = Sender {
-        client: ReqwestClient::new(std::time::Duration::from_secs(5)).unwrap(),
+        client: ReqwestClient::new(std::time::Duration::from_secs(5)),
         secret: secret.and_then(WebhookSecret::new),
     };
     Setup {

@@ -8,6 +8,7 @@
 //! Webhooks are posted with [`ReqwestClient`], the `WebhookClient` port over reqwest (no
 //! redirects, a timeout).
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use pulso_core::Ctx;
@@ -24,22 +25,41 @@ pub const RETRIES_PER_SCHEDULE: usize = 500;
 /// How long one webhook POST may take.
 pub const POST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The `WebhookClient` port over reqwest.
+/// The `WebhookClient` port over reqwest. The HTTP client (building it loads the platform's root
+/// certificates, milliseconds at a cold start) is built on the first post and shared by clones, so
+/// an invocation with nothing to post never pays for it.
 #[derive(Debug, Clone)]
 pub struct ReqwestClient {
-    client: reqwest::Client,
+    timeout: Duration,
+    client: Arc<OnceLock<Result<reqwest::Client, String>>>,
 }
 
 impl ReqwestClient {
-    pub fn new(timeout: Duration) -> Result<ReqwestClient, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            // A webhook endpoint that redirects is misconfigured; following it could leak the body.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("pulso-webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(ReqwestClient { client })
+    pub fn new(timeout: Duration) -> ReqwestClient {
+        ReqwestClient {
+            timeout,
+            client: Arc::new(OnceLock::new()),
+        }
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, String> {
+        self.client
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .timeout(self.timeout)
+                    .connect_timeout(self.timeout)
+                    // A webhook endpoint that redirects is misconfigured; following it could leak
+                    // the body.
+                    .redirect(reqwest::redirect::Policy::none())
+                    .user_agent(concat!("pulso-webhooks/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "cannot build the webhook HTTP client");
+                        "the webhook HTTP client could not be built".to_string()
+                    })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 }
 
@@ -50,7 +70,7 @@ impl WebhookClient for ReqwestClient {
         headers: &[(String, String)],
         body: &[u8],
     ) -> Result<u16, String> {
-        let mut req = self.client.post(url).body(body.to_vec());
+        let mut req = self.client()?.post(url).body(body.to_vec());
         for (k, v) in headers {
             req = req.header(k, v);
         }

@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     pulso_aws::runtime::init_tracing();
     let runtime = pulso_aws::runtime::load_from_env().await?;
     let sender = Arc::new(Sender {
-        client: ReqwestClient::new(pulso_alerts::POST_TIMEOUT)?,
+        client: ReqwestClient::new(pulso_alerts::POST_TIMEOUT),
         secret: runtime.webhook_secret.and_then(WebhookSecret::new),
     });
     let ctx = Arc::new(runtime.ctx);

@@ -50,8 +50,7 @@ pub fn webhook_sender(ctx: &LocalCtx) -> anyhow::Result<Sender<ReqwestClient>> {
         );
     }
     Ok(Sender {
-        client: ReqwestClient::new(pulso_alerts::POST_TIMEOUT)
-            .context("cannot build the webhook HTTP client")?,
+        client: ReqwestClient::new(pulso_alerts::POST_TIMEOUT),
         secret,
     })
 }
