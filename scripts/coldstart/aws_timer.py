@@ -8,11 +8,14 @@ it is DynamoDB's, SES's or Secrets Manager's (and differs from moto's), and it i
 function's own work. The harness subtracts the union of these intervals from a cold start to give
 the function's own time, and shows both.
 
-HTTP/1.1 on a connection is request, response, request, response (the SDK does not pipeline), so
-the relay needs no HTTP parsing: a connection alternates between a client phase and a server
-phase, and each server phase is one service interval. The relay's forwarding falls inside the
-interval (it is part of the stand-in); what is left to the function is its own work, including
-opening connections and writing its requests.
+Connections are kept alive towards the function, as AWS endpoints keep them: the function sends
+each request on its pooled connection, and the relay opens a fresh connection to moto for it
+(moto's server closes every connection after one answer, which on its own would make each call
+reconnect, a cost a function in AWS pays only on its first call to each service). So the relay
+reads HTTP/1.1 messages: a request's head and body (Content-Length or chunked), and moto's answer
+to the end, which it passes on with a Content-Length and without moto's "Connection: close". The
+relay's forwarding falls inside the interval (it is part of the stand-in); what is left to the
+function is its own work, including opening its first connection and writing its requests.
 """
 
 from __future__ import annotations
@@ -79,46 +82,134 @@ class AwsTimer:
             except OSError:
                 return
             # A function writes its first request as soon as it has connected: from here on the
-            # time is the stand-in's (its thread start and upstream connect included).
+            # time is the stand-in's (its thread start included).
             accepted = time.perf_counter()
-            try:
-                server = socket.create_connection(self.upstream)
-            except OSError:
-                client.close()
-                continue
-            for s in (client, server):
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            state: dict = {"sent": None, "cur": None, "accepted": accepted}
-            threading.Thread(target=self._pump, args=(client, server, state, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, state, False), daemon=True).start()
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=self._serve, args=(client, accepted), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, state: dict, from_client: bool) -> None:
+    def _serve(self, client: socket.socket, accepted: float) -> None:
+        reader = _Reader(client)
+        start: float | None = accepted
         try:
             while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if from_client:
-                    # A new request: the previous response (if any) is complete. The relay's own
-                    # forwarding counts as AWS time, not the function's.
-                    state["cur"] = None
-                    state["sent"] = state.pop("accepted", None) or time.perf_counter()
-                    dst.sendall(data)
+                head = reader.until(b"\r\n\r\n")
+                if head is None:
+                    return
+                if start is None:
+                    start = reader.first_byte_at
+                method = head.split(b" ", 1)[0].upper()
+                headers = _headers(head)
+                if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+                    body = reader.chunked()
                 else:
-                    dst.sendall(data)
-                    now = time.perf_counter()
-                    with self._lock:
-                        if state["cur"] is None:
-                            self._intervals.append([state["sent"] or now, now])
-                            state["cur"] = len(self._intervals) - 1
-                        else:
-                            self._intervals[state["cur"]][1] = now
+                    body = reader.exactly(int(headers.get(b"content-length", b"0")))
+                if body is None:
+                    return
+                client.sendall(_answer(self.upstream, head + body, method))
+                now = time.perf_counter()
+                with self._lock:
+                    self._intervals.append([start, now])
+                start = None
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                s.close()
+            try:
+                client.close()
+            except OSError:
+                pass
+
+
+class _Reader:
+    """Buffered reads from a socket; `first_byte_at` is when the current message's first bytes came."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock, self.buf, self.first_byte_at = sock, b"", 0.0
+
+    def _fill(self) -> bool:
+        data = self.sock.recv(65536)
+        if data and not self.buf:
+            self.first_byte_at = time.perf_counter()
+        self.buf += data
+        return bool(data)
+
+    def until(self, marker: bytes) -> bytes | None:
+        while marker not in self.buf:
+            if not self._fill():
+                return None
+        end = self.buf.index(marker) + len(marker)
+        out, self.buf = self.buf[:end], self.buf[end:]
+        return out
+
+    def exactly(self, n: int) -> bytes | None:
+        while len(self.buf) < n:
+            if not self._fill():
+                return None
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def chunked(self) -> bytes | None:
+        """A chunked body as sent (chunk sizes, data, trailer), to be passed on unchanged."""
+        out = b""
+        while True:
+            line = self.until(b"\r\n")
+            if line is None:
+                return None
+            out += line
+            size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                trailer = self.until(b"\r\n")  # no trailers from the SDK: the closing CRLF
+                return None if trailer is None else out + trailer
+            data = self.exactly(size + 2)
+            if data is None:
+                return None
+            out += data
+
+
+def _headers(head: bytes) -> dict[bytes, bytes]:
+    out = {}
+    for line in head.split(b"\r\n")[1:]:
+        name, sep, value = line.partition(b":")
+        if sep:
+            out[name.strip().lower()] = value.strip()
+    return out
+
+
+def _answer(upstream: tuple[str, int], request: bytes, method: bytes) -> bytes:
+    """Sends `request` to moto on a new connection and returns its answer, read to the end, framed
+    for a kept-alive connection."""
+    with socket.create_connection(upstream) as server:
+        server.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        server.sendall(request)
+        # Nothing more will come: moto's server (werkzeug) would otherwise wait ~10 ms for more
+        # request bytes before closing the connection that ends its answer.
+        server.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := server.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    headers = _headers(head)
+    if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+        body = _dechunk(body)
+    keep = [ln for ln in lines[1:] if ln.split(b":", 1)[0].strip().lower()
+            not in (b"connection", b"transfer-encoding", b"content-length")]
+    status = lines[0].split(b" ")
+    code = int(status[1]) if len(status) > 1 else 200
+    if method == b"HEAD" or code in (204, 304) or 100 <= code < 200:
+        # No body; the original Content-Length (of the object, for HEAD) stays as moto gave it.
+        length = [b"content-length: " + headers[b"content-length"]] if b"content-length" in headers else []
+        return b"\r\n".join([lines[0], *keep, *length, b"connection: keep-alive"]) + b"\r\n\r\n"
+    framing = [b"content-length: " + str(len(body)).encode(), b"connection: keep-alive"]
+    return b"\r\n".join([lines[0], *keep, *framing]) + b"\r\n\r\n" + body
+
+
+def _dechunk(body: bytes) -> bytes:
+    out = b""
+    while body:
+        line, _, rest = body.partition(b"\r\n")
+        size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            break
+        out += rest[:size]
+        body = rest[size + 2:]
+    return out

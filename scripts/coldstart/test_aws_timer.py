@@ -1,0 +1,111 @@
+"""Tests of the cold-start harness's timing relay (aws_timer.py), against a stand-in server that,
+like moto's, closes every connection after one answer. Run by scripts/test:
+`python3 -m unittest discover -s scripts/coldstart`."""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import threading
+import time
+import unittest
+
+from aws_timer import AwsTimer
+
+
+class _Upstream(http.server.BaseHTTPRequestHandler):
+    """Echoes the request body upper-cased; closes the connection after each answer. /chunked
+    answers in chunks, /eof with neither length nor chunks (read to the close), /slow after 50 ms."""
+
+    protocol_version = "HTTP/1.1"
+    connections = 0
+
+    def setup(self) -> None:
+        type(self).connections += 1
+        super().setup()
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).upper()
+        if self.path == "/slow":
+            time.sleep(0.05)
+        self.send_response(200)
+        self.send_header("Connection", "close")
+        if self.path == "/chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in (body[:3], body[3:]):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+        elif self.path == "/eof":
+            self.end_headers()
+            self.wfile.write(body)
+        else:
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        self.close_connection = True
+
+    def do_HEAD(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "1234")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+
+    def log_message(self, *_args) -> None:
+        pass
+
+
+class AwsTimerTest(unittest.TestCase):
+    def setUp(self) -> None:
+        _Upstream.connections = 0
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.timer = AwsTimer(self.server.server_address[1]).__enter__()
+
+    def tearDown(self) -> None:
+        self.timer.__exit__(None, None, None)
+        self.server.shutdown()
+        self.server.server_close()
+
+    def test_one_client_connection_carries_every_call_whatever_the_upstream_framing(self) -> None:
+        start = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", self.timer.port)
+        answers = []
+        for path in ("/", "/chunked", "/eof", "/"):
+            conn.request("POST", path, body=b"pulso " + path.encode())
+            response = conn.getresponse()
+            answers.append(response.read())
+            self.assertEqual(response.status, 200)
+            self.assertNotEqual((response.getheader("Connection") or "").lower(), "close")
+        conn.request("HEAD", "/")
+        head = conn.getresponse()
+        self.assertEqual(head.getheader("Content-Length"), "1234")
+        self.assertEqual(head.read(), b"")
+        sock = conn.sock
+        conn.request("POST", "/", body=b"last")
+        self.assertEqual(conn.getresponse().read(), b"LAST")
+        self.assertIs(conn.sock, sock, "the client's connection was kept")
+        conn.close()
+        end = time.perf_counter()
+
+        self.assertEqual(answers, [b"PULSO /", b"PULSO /CHUNKED", b"PULSO /EOF", b"PULSO /"])
+        self.assertEqual(_Upstream.connections, 6, "one upstream connection per call")
+        self.assertEqual(self.timer.calls(start, end), 6)
+
+    def test_the_upstreams_time_is_counted_once_per_call(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.timer.port)
+        start = time.perf_counter()
+        for _ in range(3):
+            conn.request("POST", "/slow", body=b"x")
+            conn.getresponse().read()
+            time.sleep(0.05)  # the client's own time, between calls
+        end = time.perf_counter()
+        conn.close()
+        busy = self.timer.busy(start, end)
+        self.assertGreaterEqual(busy, 0.15)
+        self.assertLess(busy, end - start - 0.1, "the client's pauses are not the upstream's time")
+
+
+if __name__ == "__main__":
+    unittest.main()
