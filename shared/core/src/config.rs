@@ -466,6 +466,19 @@ impl Config {
 }
 
 fn env_value(raw: &str) -> toml::Value {
+    // Only these can begin a TOML value: a digit or sign (numbers, dates), a quote, `[`, `{`, or the
+    // words true, false, inf and nan. Anything else (an address, a name, a time zone) is a string,
+    // taken as it is without a parse that would fail (a failed parse, with its message, is the
+    // costly part of loading the configuration at a cold start).
+    let trimmed = raw.trim();
+    let may_be_toml = trimmed
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_digit() || "+-\"'[{".contains(c))
+        || matches!(trimmed, "true" | "false" | "inf" | "nan");
+    if !may_be_toml {
+        return toml::Value::String(raw.to_string());
+    }
     // `x = <raw>` parses as TOML when raw is a number, bool, array or quoted string.
     format!("x = {raw}")
         .parse::<toml::Table>()
@@ -573,6 +586,32 @@ mod tests {
             c.audiences.weekly.recipients,
             vec!["a@acme.example".to_string()]
         );
+    }
+
+    #[test]
+    fn env_values_are_toml_where_they_can_be_and_strings_otherwise() {
+        let cases: [(&str, toml::Value); 10] = [
+            ("120", toml::Value::Integer(120)),
+            ("-3", toml::Value::Integer(-3)),
+            ("true", toml::Value::Boolean(true)),
+            (" false ", toml::Value::Boolean(false)),
+            ("\"quoted\"", toml::Value::String("quoted".into())),
+            (
+                "[\"a\", \"b\"]",
+                toml::Value::Array(vec!["a".into(), "b".into()]),
+            ),
+            ("Europe/Madrid", toml::Value::String("Europe/Madrid".into())),
+            (
+                "nps@acme.example",
+                toml::Value::String("nps@acme.example".into()),
+            ),
+            ("truely", toml::Value::String("truely".into())),
+            // Looks like a number, is not one: still a string, through the parse that fails.
+            ("12 Main St", toml::Value::String("12 Main St".into())),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(env_value(raw), want, "{raw:?}");
+        }
     }
 
     #[test]
