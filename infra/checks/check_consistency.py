@@ -63,6 +63,10 @@ ENV_LITERAL = re.compile(r'"((?:PULSO_[A-Z0-9_]*[A-Z0-9])|RUST_LOG)"')
 ROUTE_LITERAL = re.compile(r'\.route\(\s*"([^"]+)"')
 
 
+# The build script every function crate names (links its binary without PIE).
+LINK_SCRIPT = "../../tools/link-no-pie.rs"
+
+
 def strip_tests(source: str) -> str:
     """Rust source without `#[cfg(test)]` items (brace-matched), so test-only names are ignored."""
     out, i = [], 0
@@ -437,6 +441,11 @@ class Checker:
             bins = [b.get("name") for b in manifest.get("bin", [])]
             if name not in bins:
                 self.error(f"crate functions/{name}: its Cargo.toml declares no [[bin]] named {name!r}")
+            if (manifest.get("package") or {}).get("build") != LINK_SCRIPT:
+                self.error(
+                    f"crate functions/{name}: its Cargo.toml must say build = {LINK_SCRIPT!r} under [package] "
+                    f"(functions are linked as fixed-address executables: docs/decisions.md)"
+                )
             if f"functions/{name}" not in workspace_members:
                 self.error(f"crate functions/{name} is not a member of the workspace (root Cargo.toml)")
             lids = by_binary.get(name, [])

@@ -288,6 +288,15 @@ class BrokenCode(unittest.TestCase):
         errors = self.tree.errors()
         self.assertTrue(mentions(errors, "crate functions/exports has no function"), errors)
 
+    def test_a_function_crate_without_the_link_script(self):
+        manifest = self.tree.root / "functions" / "events" / "Cargo.toml"
+        text = manifest.read_text()
+        self.assertIn('build = "../../tools/link-no-pie.rs"\n', text)
+        manifest.write_text(text.replace('build = "../../tools/link-no-pie.rs"\n', ""))
+        errors = self.tree.errors()
+        self.assertTrue(mentions(errors, "crate functions/events", "link-no-pie.rs"), errors)
+        self.assertFalse(mentions(errors, "crate functions/capture", "link-no-pie.rs"), errors)
+
     def test_a_store_call_the_role_does_not_allow(self):
         lib = self.tree.root / "functions" / "feedback" / "src" / "lib.rs"
         lib.write_text(lib.read_text() + "\nasync fn _forget(s: &S) { let _ = s.delete_send(&id).await; }\n")
