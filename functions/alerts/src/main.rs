@@ -7,7 +7,8 @@ use pulso_alerts::{AlertsFnError, ReqwestClient};
 use pulso_aws::stream::{StreamEvent, response_changes};
 use pulso_core::alerts::webhooks::{Sender, WebhookSecret};
 
-#[tokio::main]
+// One thread: Lambda hands a function one event at a time, and worker threads cost start time.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     pulso_aws::runtime::init_tracing();
     let runtime = pulso_aws::runtime::load_from_env().await?;

@@ -1,7 +1,8 @@
 //! The capture Lambda: the capture router behind API Gateway. Alerts, follow-ups and webhooks run
 //! in the alerts function, fed by the table's stream, so nothing runs after a write here.
 
-#[tokio::main]
+// One thread: Lambda hands a function one event at a time, and worker threads cost start time.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     pulso_aws::runtime::init_tracing();
     let ctx = pulso_aws::runtime::context_from_env().await?;

@@ -7,7 +7,8 @@ use std::time::SystemTime;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
-#[tokio::main]
+// One thread: Lambda hands a function one event at a time, and worker threads cost start time.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     pulso_aws::runtime::init_tracing();
     let ctx = Arc::new(pulso_aws::runtime::context_from_env().await?);

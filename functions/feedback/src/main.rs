@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, service_fn};
 
-#[tokio::main]
+// One thread: Lambda hands a function one event at a time, and worker threads cost start time.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     pulso_aws::runtime::init_tracing();
     let ctx = Arc::new(pulso_aws::runtime::context_without_secrets_from_env().await?);
