@@ -148,17 +148,10 @@ impl HttpClient for RustlsClient {
 
 type HyperClient = Client<hyper_rustls::HttpsConnector<TcpConnector>, SdkBody>;
 
+#[derive(Debug)]
 struct Connector {
     client: HyperClient,
     read_timeout: Option<Duration>,
-}
-
-impl std::fmt::Debug for Connector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connector")
-            .field("read_timeout", &self.read_timeout)
-            .finish_non_exhaustive()
-    }
 }
 
 impl HttpConnector for Connector {
