@@ -15,7 +15,7 @@ records how long moto took to answer each call: the cold start minus that time i
 own time, the figure compared with the hello-world's cold start (which makes no AWS call; moto's
 service time is neither the function's work nor AWS's). Prints a table: function, bootstrap size
 (the arm64 bootstrap from scripts/build-lambdas if present, else "-"), host binary size, init ms,
-cold start ms, AWS calls and ms, own ms, both ratios to the hello-world, and whether every answer
+cold start ms, AWS calls and ms, own ms, the CPU time the process had used by its answer, both ratios to the hello-world, and whether every answer
 was a success. Targets: own ratio <= 1.5, bootstrap <= 8 MB. Exit status: 0 targets met, 3 not
 met, 1 a function failed to answer.
 
@@ -281,6 +281,8 @@ def run_once(name: str, command: list[str], env: dict[str, str], event: dict, ti
         start = time.perf_counter()
         proc = subprocess.Popen(command, env=full_env, stdout=logfile, stderr=logfile, start_new_session=True)
         finished = inv.done.wait(timeout=timeout_s)
+        # Read before the kill: what the process spent up to its answer, not its teardown.
+        cpu = cpu_ms(proc.pid) if finished else None
         exited = proc.poll()
         try:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -294,11 +296,24 @@ def run_once(name: str, command: list[str], env: dict[str, str], event: dict, ti
         "total_ms": total,
         "aws_ms": aws_ms,
         "own_ms": total - aws_ms if total is not None else None,
+        "cpu_ms": cpu,
         "calls": timer.calls(start, inv.done_at) if total is not None else 0,
         "outcome": inv.outcome or ("exited" if exited is not None else "timeout"),
         "body": inv.body[:400].decode("utf-8", "replace"),
     }
     return result
+
+
+def cpu_ms(pid: int) -> float | None:
+    """CPU time a running process has had so far, all its threads, from the scheduler's nanosecond
+    accounting (/proc/PID/task/*/schedstat); None where the kernel does not keep it."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total / 1e6
 
 
 def answered_ok(name: str, result: dict) -> bool:
@@ -403,7 +418,7 @@ def main() -> int:
         bootstrap = ROOT / "target" / "lambda" / name / "bootstrap"
         b_size = bootstrap.stat().st_size if bootstrap.is_file() and name != HELLO else None
         h_size = (bootstrap if args.arm64 and name != HELLO else release / name).stat().st_size
-        init, total, aws, own = (median(name, k) for k in ("init_ms", "total_ms", "aws_ms", "own_ms"))
+        init, total, aws, own, cpu = (median(name, k) for k in ("init_ms", "total_ms", "aws_ms", "own_ms", "cpu_ms"))
         calls = statistics.median([r["calls"] for r in results[name]]) if results[name] else 0
         ratio = (total / hello_total) if (total and hello_total) else None
         own_ratio = (own / hello_total) if (own and hello_total) else None
@@ -416,20 +431,22 @@ def main() -> int:
         meets = name == HELLO or (own_ratio is not None and own_ratio <= TARGET_RATIO
                                   and (b_size is None or b_size <= TARGET_BYTES))
         all_meet = all_meet and meets
-        rows.append((name, human(b_size), human(h_size), init, total, calls, aws, own, ratio, own_ratio,
+        rows.append((name, human(b_size), human(h_size), init, total, calls, aws, own, cpu, ratio, own_ratio,
                      "-" if args.arm64 and name != HELLO else "yes" if meets else "NO", status))
 
     print(f"cold start: process start -> first invocation answered, median of {args.runs} runs, "
           f"host {os.uname().machine}, {os.cpu_count()} cores; AWS played by moto on loopback")
     print(f"{'function':<13} {'bootstrap':>10} {'host bin':>9} {'init ms':>8} {'cold ms':>8} {'AWS calls':>9} "
-          f"{'AWS ms':>7} {'own ms':>7} {'cold/hello':>10} {'own/hello':>9} {'target':>6}  answers")
+          f"{'AWS ms':>7} {'own ms':>7} {'CPU ms':>7} {'cold/hello':>10} {'own/hello':>9} {'target':>6}  answers")
     f = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
     g = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
-    for name, b, h, init, total, calls, aws, own, ratio, own_ratio, meets, status in rows:
-        print(f"{name:<13} {b:>10} {h:>9} {f(init):>8} {f(total):>8} {calls:>9g} {f(aws):>7} {f(own):>7} "
+    for name, b, h, init, total, calls, aws, own, cpu, ratio, own_ratio, meets, status in rows:
+        print(f"{name:<13} {b:>10} {h:>9} {f(init):>8} {f(total):>8} {calls:>9g} {f(aws):>7} {f(own):>7} {f(cpu):>7} "
               f"{g(ratio):>10} {g(own_ratio):>9} {meets:>6}  {status}")
     print("init: start -> first `next` (what Lambda reports as Init Duration). AWS ms: time moto spent "
-          "answering the function's calls (measured by a relay between them); own ms = cold - AWS ms.")
+          "answering the function's calls (measured by a relay between them); own ms = cold - AWS ms. CPU ms: "
+          "the CPU time the function's process had used when it answered (own ms close to it: own time is "
+          "work, not waiting).")
     print(f"moto on this machine: a DynamoDB GetItem round trip takes {moto_ms:.1f} ms (median of 30, boto3).")
     print(f"targets: own cold start <= {TARGET_RATIO}x the hello-world's cold start, bootstrap <= "
           f"{human(TARGET_BYTES)} (arm64 bootstraps from scripts/build-lambdas; '-' when not built)")
