@@ -429,7 +429,8 @@ impl Config {
                 return bad(format!("company colours must be #rrggbb, not {c:?}"));
             }
         }
-        if self.company.name.trim().is_empty() || self.company.name.len() > 100 {
+        // Characters, as the template's CompanyName parameter counts them ("Café Ñandú" is 10).
+        if self.company.name.trim().is_empty() || self.company.name.chars().count() > 100 {
             return bad("company.name must be 1-100 characters".into());
         }
         if self.capture.comment_max_chars == 0 || self.capture.max_body_bytes < 1024 {
@@ -562,6 +563,23 @@ mod tests {
         let text = include_str!("../../../pulso.example.toml");
         let c = Config::load(text, Vec::<(String, String)>::new()).unwrap();
         assert!(!c.audiences.alerts.recipients.is_empty());
+    }
+
+    #[test]
+    fn a_company_name_is_limited_in_characters_not_bytes() {
+        let load = |name: &str| {
+            let text = format!("[company]\nname = \"{name}\"\n");
+            Config::load(&text, Vec::<(String, String)>::new())
+        };
+        // 100 characters, 200 bytes: the most the template's parameter lets through.
+        let accented = "é".repeat(100);
+        assert_eq!(load(&accented).unwrap().company.name, accented);
+        let err = load(&"é".repeat(101)).unwrap_err().to_string();
+        assert!(
+            err.contains("company.name must be 1-100 characters"),
+            "{err}"
+        );
+        assert!(load("  ").is_err());
     }
 
     #[test]
