@@ -800,6 +800,30 @@ class Checker:
         for qid, res in self.resources.items():
             if res.get("Type") == "AWS::SQS::Queue" and ("ApproximateNumberOfMessagesVisible", qid) not in watched:
                 self.error(f"queue {qid}: no alarm on its depth (ApproximateNumberOfMessagesVisible)")
+        self.check_queue_policies()
+
+    def check_queue_policies(self) -> None:
+        """Each queue has one policy of its own that denies requests without TLS; SQS takes one queue
+        per policy statement, so a policy names one queue and each statement only that queue."""
+        tls_only: set[str] = set()
+        for pid, pol in self.resources.items():
+            if pol.get("Type") != "AWS::SQS::QueuePolicy":
+                continue
+            p = pol.get("Properties") or {}
+            queues = [get_att_target(q) for q in p.get("Queues") or []]
+            if len(queues) != 1:
+                self.error(f"queue policy {pid}: must name exactly one queue (SQS takes one resource per statement)")
+                continue
+            for st in (p.get("PolicyDocument") or {}).get("Statement", []):
+                if get_att_target(st.get("Resource")) != queues[0]:
+                    self.error(f"queue policy {pid}: statement {st.get('Sid')} must name only its queue "
+                               f"{queues[0]} (!GetAtt {queues[0]}.Arn)")
+                cond = ((st.get("Condition") or {}).get("Bool") or {}).get("aws:SecureTransport")
+                if st.get("Effect") == "Deny" and str(cond).lower() == "false":
+                    tls_only.add(queues[0])
+        for qid, res in self.resources.items():
+            if res.get("Type") == "AWS::SQS::Queue" and qid not in tls_only:
+                self.error(f"queue {qid}: a queue policy must deny requests without TLS (aws:SecureTransport false)")
 
     # --- all -----------------------------------------------------------------------------------
     def run(self, table_definition: dict | None = None) -> list[str]:

@@ -175,6 +175,25 @@ class BrokenTemplates(unittest.TestCase):
         self.assertTrue(mentions(errors, "BlockPublicPolicy must be true"), errors)
         self.assertTrue(mentions(errors, "deny requests without TLS"), errors)
 
+    def test_a_queue_policy_shared_by_two_queues(self):
+        def share(r, t):
+            pol = r["FeedbackDeadLettersPolicy"]["Properties"]
+            pol["Queues"].append({"Ref": "AlertsDeadLetters"})
+            del r["AlertsDeadLettersPolicy"]
+
+        errors = broken(share)
+        self.assertTrue(mentions(errors, "FeedbackDeadLettersPolicy", "exactly one queue"), errors)
+        self.assertTrue(mentions(errors, "queue AlertsDeadLetters", "without TLS"), errors)
+        self.assertFalse(mentions(errors, "DispatchDeadLetters"), errors)
+
+    def test_a_queue_policy_statement_naming_two_queues(self):
+        def widen(r, t):
+            st = r["DispatchDeadLettersPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+            st["Resource"] = [{"Fn::GetAtt": ["DispatchDeadLetters", "Arn"]}, {"Fn::GetAtt": ["ReportsDeadLetters", "Arn"]}]
+
+        errors = broken(widen)
+        self.assertTrue(mentions(errors, "DispatchDeadLettersPolicy", "TlsOnly", "only its queue"), errors)
+
     def test_a_star_resource_that_could_be_named(self):
         def widen(r, t):
             statements = r["CaptureRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
