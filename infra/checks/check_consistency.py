@@ -122,6 +122,10 @@ def route_matches(template_segments: list[str], router_segments: list[str]) -> b
     return len(router_segments) == len(template_segments)
 
 
+# Lambda's limit on a function's environment variables, names and values together.
+ENVIRONMENT_LIMIT = 4096
+
+
 def get_att_target(node) -> str | None:
     """The logical id in `!GetAtt X.Arn` / `!Ref X`, else None."""
     if isinstance(node, dict) and len(node) == 1:
@@ -801,6 +805,52 @@ class Checker:
             if res.get("Type") == "AWS::SQS::Queue" and ("ApproximateNumberOfMessagesVisible", qid) not in watched:
                 self.error(f"queue {qid}: no alarm on its depth (ApproximateNumberOfMessagesVisible)")
         self.check_queue_policies()
+        self.check_environment_size()
+
+    def check_environment_size(self) -> None:
+        """Lambda refuses a function whose environment (names and values) passes 4 KB, at deploy. Every
+        String parameter that reaches an environment needs a MaxLength, and with every such parameter
+        at its MaxLength (lists filled with the shortest addresses, where quoting grows them most)
+        each function's environment must still fit."""
+        params = self.template.get("Parameters") or {}
+
+        def refs(node) -> set[str]:
+            if isinstance(node, dict):
+                out = set()
+                for k, v in node.items():
+                    if k == "Ref" and isinstance(v, str):
+                        out.add(v)
+                    if k == "Fn::Sub":
+                        text, names = (v[0], v[1]) if isinstance(v, list) else (v, {})
+                        out |= {m for m in re.findall(r"\$\{([A-Za-z0-9]+)\}", text) if m not in names}
+                    out |= refs(v)
+                return out
+            if isinstance(node, list):
+                return set().union(*(refs(v) for v in node)) if node else set()
+            return set()
+
+        reached = set()
+        for lid in self.functions:
+            reached |= refs(cfn_model.environment_nodes(self.template, lid))
+        longest = dict(cfn_model.FULL_PARAMETERS)
+        for name in sorted(reached):
+            spec = params.get(name)
+            if not spec or spec.get("Type") != "String" or spec.get("AllowedValues"):
+                continue
+            if "MaxLength" not in spec:
+                self.error(f"parameter {name}: reaches function environments without a MaxLength "
+                           f"(Lambda refuses an environment over {ENVIRONMENT_LIMIT} bytes)")
+                continue
+            n = int(spec["MaxLength"])
+            is_list = name.endswith(("Recipients", "Urls", "Segments", "Days"))
+            longest[name] = ("a@b.co," * n)[:n].rstrip(",") if is_list else "x" * n
+        ev = cfn_model.Evaluator(self.template, longest)
+        for lid, res in self.functions.items():
+            env = cfn_model.environment(self.template, lid, ev)
+            size = sum(len(k.encode()) + len(v.encode()) for k, v in env.items())
+            if size > ENVIRONMENT_LIMIT:
+                self.error(f"function {lid}: with every parameter at its MaxLength its environment takes "
+                           f"{size} bytes, over Lambda's {ENVIRONMENT_LIMIT}")
 
     def check_queue_policies(self) -> None:
         """Each queue has one policy of its own that denies requests without TLS; SQS takes one queue

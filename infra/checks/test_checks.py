@@ -194,6 +194,16 @@ class BrokenTemplates(unittest.TestCase):
         errors = broken(widen)
         self.assertTrue(mentions(errors, "DispatchDeadLettersPolicy", "TlsOnly", "only its queue"), errors)
 
+    def test_an_environment_that_could_pass_lambdas_4_kb(self):
+        def unbound(r, t):
+            del t["Parameters"]["WebhookUrls"]["MaxLength"]
+            t["Parameters"]["QuarterlyRecipients"]["MaxLength"] = 2000
+
+        errors = broken(unbound)
+        self.assertTrue(mentions(errors, "parameter WebhookUrls", "without a MaxLength"), errors)
+        self.assertTrue(mentions(errors, "function ReportsFunction", "over Lambda's 4096"), errors)
+        self.assertFalse(mentions(errors, "function AlertsFunction", "over Lambda's"), errors)
+
     def test_a_star_resource_that_could_be_named(self):
         def widen(r, t):
             statements = r["CaptureRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
