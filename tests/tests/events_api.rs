@@ -351,6 +351,40 @@ async fn contacts_are_upserted_one_or_many_and_a_bad_batch_writes_nothing() {
 }
 
 #[tokio::test]
+async fn a_batch_over_the_limit_is_refused_whole_and_one_at_the_limit_is_taken() {
+    let api = api("").await;
+    let batch = |n: usize| {
+        let contacts: Vec<Value> = (0..n)
+            .map(|i| json!({"email": format!("c{i}@example.com")}))
+            .collect();
+        json!({ "contacts": contacts }).to_string()
+    };
+    let limit = pulso_events::body::MAX_BATCH;
+    let (status, json) = api.post("/v1/contacts", batch(limit + 1)).await;
+    assert_eq!(status, 400, "{json}");
+    assert_eq!(json["field"], "contacts");
+    assert!(
+        json["message"]
+            .as_str()
+            .is_some_and(|e| e.contains(&format!("more than {limit} contacts"))),
+        "{json}"
+    );
+    assert!(
+        api.store
+            .contact_by_email(&Email::parse("c0@example.com").unwrap())
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing of a refused batch is written"
+    );
+    let (status, json) = api.post("/v1/contacts", batch(limit)).await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["created"].as_u64(), Some(limit as u64));
+    let last = Email::parse(&format!("c{}@example.com", limit - 1)).unwrap();
+    assert!(api.store.contact_by_email(&last).await.unwrap().is_some());
+}
+
+#[tokio::test]
 async fn metrics_answer_from_the_rollups() {
     let api = api("").await;
     let mut counts = Counts::default();
