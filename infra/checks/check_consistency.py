@@ -126,6 +126,12 @@ def route_matches(template_segments: list[str], router_segments: list[str]) -> b
 ENVIRONMENT_LIMIT = 4096
 
 
+def denies_plain_http(statement: dict) -> bool:
+    """A resource policy statement that denies requests made without TLS (aws:SecureTransport false)."""
+    cond = ((statement.get("Condition") or {}).get("Bool") or {}).get("aws:SecureTransport")
+    return statement.get("Effect") == "Deny" and str(cond).lower() == "false"
+
+
 def get_att_target(node) -> str | None:
     """The logical id in `!GetAtt X.Arn` / `!Ref X`, else None."""
     if isinstance(node, dict) and len(node) == 1:
@@ -634,10 +640,8 @@ class Checker:
             p = pol.get("Properties") or {}
             if get_att_target(p.get("Bucket")) != lid:
                 continue
-            for st in (p.get("PolicyDocument") or {}).get("Statement", []):
-                cond = ((st.get("Condition") or {}).get("Bool") or {}).get("aws:SecureTransport")
-                if st.get("Effect") == "Deny" and str(cond).lower() == "false":
-                    tls_only = True
+            if any(denies_plain_http(st) for st in (p.get("PolicyDocument") or {}).get("Statement", [])):
+                tls_only = True
         if not tls_only:
             self.error(f"bucket {lid}: a bucket policy must deny requests without TLS (aws:SecureTransport false)")
 
@@ -845,7 +849,7 @@ class Checker:
             is_list = name.endswith(("Recipients", "Urls", "Segments", "Days"))
             longest[name] = ("a@b.co," * n)[:n].rstrip(",") if is_list else "x" * n
         ev = cfn_model.Evaluator(self.template, longest)
-        for lid, res in self.functions.items():
+        for lid in self.functions:
             env = cfn_model.environment(self.template, lid, ev)
             size = sum(len(k.encode()) + len(v.encode()) for k, v in env.items())
             if size > ENVIRONMENT_LIMIT:
@@ -868,8 +872,7 @@ class Checker:
                 if get_att_target(st.get("Resource")) != queues[0]:
                     self.error(f"queue policy {pid}: statement {st.get('Sid')} must name only its queue "
                                f"{queues[0]} (!GetAtt {queues[0]}.Arn)")
-                cond = ((st.get("Condition") or {}).get("Bool") or {}).get("aws:SecureTransport")
-                if st.get("Effect") == "Deny" and str(cond).lower() == "false":
+                if denies_plain_http(st):
                     tls_only.add(queues[0])
         for qid, res in self.resources.items():
             if res.get("Type") == "AWS::SQS::Queue" and qid not in tls_only:

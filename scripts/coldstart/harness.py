@@ -15,8 +15,8 @@ records how long moto took to answer each call: the cold start minus that time i
 own time, the figure compared with the hello-world's cold start (which makes no AWS call; moto's
 service time is neither the function's work nor AWS's). Prints a table: function, bootstrap size
 (the arm64 bootstrap from scripts/build-lambdas if present, else "-"), host binary size, init ms,
-cold start ms, AWS calls and ms, own ms, the CPU time the process had used by its answer, both ratios to the hello-world, and whether every answer
-was a success. Targets: own ratio <= 1.5, bootstrap <= 8 MB. Exit status: 0 targets met, 3 not
+cold start ms, AWS calls and ms, own ms, the CPU time the process had used by its answer, both
+ratios to the hello-world, and whether every answer was a success. Targets: own ratio <= 1.5, bootstrap <= 8 MB. Exit status: 0 targets met, 3 not
 met, 1 a function failed to answer.
 
 Usage: harness.py [--runs N] [--functions a,b] [--no-build] [--moto URL] [--debug] [--show]
