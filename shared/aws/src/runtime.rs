@@ -125,7 +125,7 @@ fn var<'a>(vars: &'a [(String, String)], name: &str) -> Option<&'a str> {
 async fn load(vars: Vec<(String, String)>, secrets: Secrets) -> anyhow::Result<Runtime> {
     let config = Config::load("", vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .context("configuration from PULSO__* environment variables")?;
-    let sdk = crate::lambda_sdk_config(config.store.endpoint_url.as_deref()).await;
+    let sdk = crate::lambda_sdk_config(config.store.endpoint_url.as_deref());
 
     // The webhook secret is read only by a function that posts, where webhooks are configured;
     // both reads run together.
