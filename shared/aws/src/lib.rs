@@ -64,7 +64,7 @@ fn lambda_sdk_config_with(
     // Lambda sets AWS_REGION; AWS_DEFAULT_REGION is the fallback the SDK's own provider reads.
     let region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
         .into_iter()
-        .filter_map(|name| env(name))
+        .filter_map(&env)
         .map(|r| r.trim().to_string())
         .find(|r| !r.is_empty())
         .map(Region::new);
