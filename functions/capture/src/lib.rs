@@ -109,12 +109,7 @@ async fn get_answer<S: Store, M: Mailer + 'static, A: Archive + 'static, H: Afte
     headers: HeaderMap,
 ) -> Response {
     let Some(token) = token_of(path) else {
-        return app.error(
-            &headers,
-            None,
-            StatusCode::BAD_REQUEST,
-            ErrorPage::Malformed,
-        );
+        return app.malformed(&headers, None);
     };
     let view = match capture::answer_view(&app.ctx, &token).await {
         Ok(v) => v,
@@ -123,12 +118,7 @@ async fn get_answer<S: Store, M: Mailer + 'static, A: Archive + 'static, H: Afte
     let query = match Form::parse(query.as_deref().unwrap_or("").as_bytes()) {
         Ok(q) => q,
         Err(_) => {
-            return app.error(
-                &headers,
-                Some(view.locale()),
-                StatusCode::BAD_REQUEST,
-                ErrorPage::Malformed,
-            );
+            return app.malformed(&headers, Some(view.locale()));
         }
     };
     let score = match query.get("s").filter(|s| !s.is_empty()) {
@@ -183,24 +173,14 @@ async fn post_answer<S: Store, M: Mailer + 'static, A: Archive + 'static, H: Aft
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Some(token) = token_of(path) else {
-        return app.error(
-            &headers,
-            None,
-            StatusCode::BAD_REQUEST,
-            ErrorPage::Malformed,
-        );
+        return app.malformed(&headers, None);
     };
     let bytes = match body_of(body) {
         Ok(b) => b,
         Err((status, page)) => return app.error(&headers, None, status, page),
     };
     let Ok(form) = Form::parse(&bytes) else {
-        return app.error(
-            &headers,
-            None,
-            StatusCode::BAD_REQUEST,
-            ErrorPage::Malformed,
-        );
+        return app.malformed(&headers, None);
     };
     let by_script = form.get("via") == Some("script");
     let score = match form.get("s").filter(|s| !s.is_empty()) {
@@ -258,12 +238,7 @@ async fn get_thanks<S: Store, M: Mailer + 'static, A: Archive + 'static, H: Afte
     headers: HeaderMap,
 ) -> Response {
     let Some(token) = token_of(path) else {
-        return app.error(
-            &headers,
-            None,
-            StatusCode::BAD_REQUEST,
-            ErrorPage::Malformed,
-        );
+        return app.malformed(&headers, None);
     };
     match capture::answer_view(&app.ctx, &token).await {
         Ok(view) => app.html(
@@ -281,12 +256,7 @@ async fn get_unsubscribe<S: Store, M: Mailer + 'static, A: Archive + 'static, H:
     headers: HeaderMap,
 ) -> Response {
     let Some(token) = token_of(path) else {
-        return app.error(
-            &headers,
-            None,
-            StatusCode::BAD_REQUEST,
-            ErrorPage::Malformed,
-        );
+        return app.malformed(&headers, None);
     };
     match capture::unsubscribe_view(&app.ctx, &token).await {
         Ok(view) => app.html(
@@ -308,12 +278,7 @@ async fn post_unsubscribe<S: Store, M: Mailer + 'static, A: Archive + 'static, H
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Some(token) = token_of(path) else {
-        return app.error(
-            &headers,
-            None,
-            StatusCode::BAD_REQUEST,
-            ErrorPage::Malformed,
-        );
+        return app.malformed(&headers, None);
     };
     if let Err((status, page)) = body_of(body) {
         return app.error(&headers, None, status, page);
@@ -339,12 +304,7 @@ async fn get_follow_up<S: Store, M: Mailer + 'static, A: Archive + 'static, H: A
     headers: HeaderMap,
 ) -> Response {
     let Some(token) = token_of(path) else {
-        return app.error(
-            &headers,
-            None,
-            StatusCode::BAD_REQUEST,
-            ErrorPage::Malformed,
-        );
+        return app.malformed(&headers, None);
     };
     match capture::follow_up_view(&app.ctx, &token).await {
         Ok(view) => app.html(
@@ -369,24 +329,14 @@ async fn post_follow_up<S: Store, M: Mailer + 'static, A: Archive + 'static, H: 
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Some(token) = token_of(path) else {
-        return app.error(
-            &headers,
-            None,
-            StatusCode::BAD_REQUEST,
-            ErrorPage::Malformed,
-        );
+        return app.malformed(&headers, None);
     };
     let bytes = match body_of(body) {
         Ok(b) => b,
         Err((status, page)) => return app.error(&headers, None, status, page),
     };
     let Ok(form) = Form::parse(&bytes) else {
-        return app.error(
-            &headers,
-            None,
-            StatusCode::BAD_REQUEST,
-            ErrorPage::Malformed,
-        );
+        return app.malformed(&headers, None);
     };
     let typed = FollowUpForm {
         name: form.get("name").unwrap_or("").to_string(),
@@ -435,12 +385,7 @@ async fn get_report<S: Store, M: Mailer + 'static, A: Archive + 'static, H: Afte
     headers: HeaderMap,
 ) -> Response {
     let Some(token) = token_of(path) else {
-        return app.error(
-            &headers,
-            None,
-            StatusCode::BAD_REQUEST,
-            ErrorPage::Malformed,
-        );
+        return app.malformed(&headers, None);
     };
     match capture::report_file(&app.ctx, &token).await {
         Ok(file) => respond::report(file),

@@ -126,6 +126,17 @@ impl<S: Store, M: Mailer + 'static, A: Archive + 'static, H: AfterCapture> App<S
         )
     }
 
+    /// The 400 page of a link or request that cannot be read (cut token, bad percent-encoding,
+    /// unreadable body): [`Self::error`] with [`ErrorPage::Malformed`].
+    pub(crate) fn malformed(&self, headers: &HeaderMap, locale: Option<Locale>) -> Response {
+        self.error(
+            headers,
+            locale,
+            StatusCode::BAD_REQUEST,
+            ErrorPage::Malformed,
+        )
+    }
+
     /// The page of a failed capture call, in the language of the link's survey when it is known.
     pub(crate) async fn fail(
         &self,
