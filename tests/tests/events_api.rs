@@ -174,6 +174,32 @@ async fn requests_without_a_valid_key_are_refused() {
 }
 
 #[tokio::test]
+async fn unknown_routes_and_wrong_methods_answer_in_json_and_write_nothing() {
+    let api = api("").await;
+    let body = event_body().to_string();
+    for path in ["/v1/event", "/v1/events/extra", "/v2/events", "/"] {
+        let (status, json) = api.post(path, body.clone()).await;
+        assert_eq!(status, 404, "{path}");
+        assert_eq!(json["error"], "not_found", "{path}");
+    }
+    let resp = api
+        .http
+        .get(format!("{}/v1/events", api.base))
+        .bearer_auth(&api.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 405);
+    assert_eq!(resp.headers().get("allow").unwrap(), "POST");
+    let json: Value = resp.json().await.unwrap();
+    assert_eq!(json["error"], "method_not_allowed");
+    let (status, json) = api.post("/v1/metrics", body).await;
+    assert_eq!(status, 405);
+    assert_eq!(json["error"], "method_not_allowed");
+    api.nothing_written().await;
+}
+
+#[tokio::test]
 async fn malformed_bodies_name_the_field_and_write_nothing() {
     let api = api("").await;
     let mut cases: Vec<(String, &str)> = Vec::new();

@@ -133,16 +133,41 @@ impl ApiError {
     }
 }
 
-/// The body-limit layer answers 413 in plain text before any handler runs: say it in JSON too.
+/// What the layers and the router answer on their own — 413 in plain text from the body limit
+/// before any handler runs, an empty 404 for an unknown route, an empty 405 for a wrong method —
+/// said in JSON too, as every other error is.
 async fn json_errors(response: Response) -> Response {
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
-        return ApiError::too_large().into_response();
+    if is_json {
+        return response;
     }
-    response
+    match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large().into_response(),
+        StatusCode::NOT_FOUND => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such route: POST /v1/events, POST /v1/contacts or GET /v1/metrics",
+        )
+        .into_response(),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            // Keep the router's `Allow` header: it names the method the route takes.
+            let allow = response.headers().get(header::ALLOW).cloned();
+            let mut res = ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route takes another method (see the Allow header)",
+            )
+            .into_response();
+            if let Some(allow) = allow {
+                res.headers_mut().insert(header::ALLOW, allow);
+            }
+            res
+        }
+        _ => response,
+    }
 }
 
 fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
