@@ -94,3 +94,37 @@ async fn on_store<S: ApiKeys>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+// aws-config names its profile-file types by deprecated aliases of aws-runtime's, a crate this one
+// does not otherwise depend on.
+#[allow(deprecated)]
+mod tests {
+    use aws_config::profile::ProfileFileCredentialsProvider;
+    use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
+    use aws_sdk_dynamodb::config::ProvideCredentials;
+
+    /// `pulso keys` against a deployment takes the operator's credentials from their AWS profile;
+    /// this command's build lets the profile name a `credential_process` (and SSO), which
+    /// aws-config leaves out without its features.
+    #[tokio::test]
+    async fn the_operators_profile_may_name_a_credential_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(
+            &config,
+            "[profile operator]\ncredential_process = printf '{\"Version\":1,\"AccessKeyId\":\"AKIDFROMPROCESS\",\"SecretAccessKey\":\"not-a-secret\"}'\n",
+        )
+        .unwrap();
+        let provider = ProfileFileCredentialsProvider::builder()
+            .profile_files(
+                ProfileFiles::builder()
+                    .with_file(ProfileFileKind::Config, &config)
+                    .build(),
+            )
+            .profile_name("operator")
+            .build();
+        let creds = provider.provide_credentials().await.unwrap();
+        assert_eq!(creds.access_key_id(), "AKIDFROMPROCESS");
+    }
+}
