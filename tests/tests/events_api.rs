@@ -95,14 +95,18 @@ impl Api {
         )
     }
 
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let resp = self
-            .http
+    /// A GET with the key, the response as it came (headers included).
+    async fn get_response(&self, path: &str) -> reqwest::Response {
+        self.http
             .get(format!("{}{path}", self.base))
             .bearer_auth(&self.key)
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let resp = self.get_response(path).await;
         (
             resp.status().as_u16(),
             resp.json().await.unwrap_or(Value::Null),
@@ -182,13 +186,7 @@ async fn unknown_routes_and_wrong_methods_answer_in_json_and_write_nothing() {
         assert_eq!(status, 404, "{path}");
         assert_eq!(json["error"], "not_found", "{path}");
     }
-    let resp = api
-        .http
-        .get(format!("{}/v1/events", api.base))
-        .bearer_auth(&api.key)
-        .send()
-        .await
-        .unwrap();
+    let resp = api.get_response("/v1/events").await;
     assert_eq!(resp.status().as_u16(), 405);
     assert_eq!(resp.headers().get("allow").unwrap(), "POST");
     let json: Value = resp.json().await.unwrap();
