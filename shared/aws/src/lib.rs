@@ -131,14 +131,13 @@ mod tests {
                     .map(|(_, v)| v.to_string())
             }
         };
-        let client = || tls::bundled_roots_client();
 
         let conf = lambda_sdk_config_with(
             env(&[
                 ("AWS_REGION", "eu-west-1"),
                 ("AWS_DEFAULT_REGION", "us-east-1"),
             ]),
-            client(),
+            tls::bundled_roots_client(),
             Some(" http://127.0.0.1:5000 "),
         );
         assert_eq!(conf.region().map(|r| r.as_ref()), Some("eu-west-1"));
@@ -158,12 +157,12 @@ mod tests {
         // AWS_DEFAULT_REGION when AWS_REGION is unset or blank; no endpoint when none is named.
         let conf = lambda_sdk_config_with(
             env(&[("AWS_REGION", " "), ("AWS_DEFAULT_REGION", "ap-south-2")]),
-            client(),
+            tls::bundled_roots_client(),
             Some("  "),
         );
         assert_eq!(conf.region().map(|r| r.as_ref()), Some("ap-south-2"));
         assert_eq!(conf.endpoint_url(), None);
-        let conf = lambda_sdk_config_with(env(&[]), client(), None);
+        let conf = lambda_sdk_config_with(env(&[]), tls::bundled_roots_client(), None);
         assert!(conf.region().is_none());
     }
 
