@@ -683,72 +683,103 @@ async fn the_lambda_context_reads_keys_from_secrets_manager_and_works() {
     )
     .await;
     let hook_arn = create_secret(&aws::unique("pulso-hook"), "whsec-123").await;
-    let rt = pulso_aws::runtime::load_from_vars(vars(&[
-        ("PULSO__STORE__ENDPOINT_URL", &endpoint),
-        ("PULSO__STORE__TABLE", table.table()),
-        (
-            "PULSO__WEBHOOKS__URLS",
-            r#"["https://hooks.example/pulso"]"#,
-        ),
-        ("PULSO_TOKEN_SECRET_ARN", &token_arn),
-        ("PULSO_WEBHOOK_SECRET_ARN", &hook_arn),
-    ]))
+    let rt = pulso_aws::runtime::load_from_vars(
+        vars(&[
+            ("PULSO__STORE__ENDPOINT_URL", &endpoint),
+            ("PULSO__STORE__TABLE", table.table()),
+            (
+                "PULSO__WEBHOOKS__URLS",
+                r#"["https://hooks.example/pulso"]"#,
+            ),
+            ("PULSO_TOKEN_SECRET_ARN", &token_arn),
+            ("PULSO_WEBHOOK_SECRET_ARN", &hook_arn),
+        ]),
+        pulso_aws::runtime::FirstUse::MAIL,
+    )
     .await
     .unwrap();
     assert_eq!(rt.ctx.keys.active_key_id(), "k2");
     assert_eq!(rt.webhook_secret.as_deref(), Some("whsec-123"));
     assert_eq!(rt.ctx.store.table(), table.table());
+    // The clients its first event uses were built while the secrets were read; the rest wait.
+    assert!(rt.ctx.mailer.client_built());
+    assert!(!rt.ctx.archive.client_built());
     // The context's store reaches the table.
     rt.ctx.store.put_contact(&contact(7)).await.unwrap();
     assert!(table.contact(&contact(7).id).await.unwrap().is_some());
+    // The reports function's context: the keys from the secret, both other clients ready.
+    let reports = pulso_aws::runtime::context_from_vars(
+        vars(&[
+            ("PULSO__STORE__ENDPOINT_URL", &endpoint),
+            ("PULSO__STORE__TABLE", table.table()),
+            ("PULSO_TOKEN_SECRET_ARN", &token_arn),
+        ]),
+        pulso_aws::runtime::FirstUse::MAIL_AND_ARCHIVE,
+    )
+    .await
+    .unwrap();
+    assert_eq!(reports.keys.active_key_id(), "k2");
+    assert!(reports.mailer.client_built() && reports.archive.client_built());
 }
 
 #[tokio::test]
 async fn the_lambda_context_fails_at_cold_start_with_the_variable_named() {
     let endpoint = aws::endpoint().unwrap();
-    let no_keys =
-        pulso_aws::runtime::load_from_vars(vars(&[("PULSO__STORE__ENDPOINT_URL", &endpoint)]))
-            .await;
+    let no_keys = pulso_aws::runtime::load_from_vars(
+        vars(&[("PULSO__STORE__ENDPOINT_URL", &endpoint)]),
+        pulso_aws::runtime::FirstUse::MAIL,
+    )
+    .await;
     let msg = format!("{:#}", no_keys.err().expect("no keys is an error"));
     assert!(msg.contains("PULSO_TOKEN_KEYS"), "{msg}");
 
-    let hooks_without_secret = pulso_aws::runtime::load_from_vars(vars(&[
-        ("PULSO__STORE__ENDPOINT_URL", &endpoint),
-        ("PULSO_TOKEN_KEYS", &format!("k1:{KEY}")),
-        (
-            "PULSO__WEBHOOKS__URLS",
-            r#"["https://hooks.example/pulso"]"#,
-        ),
-    ]))
+    let hooks_without_secret = pulso_aws::runtime::load_from_vars(
+        vars(&[
+            ("PULSO__STORE__ENDPOINT_URL", &endpoint),
+            ("PULSO_TOKEN_KEYS", &format!("k1:{KEY}")),
+            (
+                "PULSO__WEBHOOKS__URLS",
+                r#"["https://hooks.example/pulso"]"#,
+            ),
+        ]),
+        pulso_aws::runtime::FirstUse::MAIL,
+    )
     .await;
     let msg = format!("{:#}", hooks_without_secret.err().expect("an error"));
     assert!(msg.contains("PULSO_WEBHOOK_SECRET"), "{msg}");
     // A function that only records deliveries (capture) never reads the webhook secret: the same
     // variables, even with an unreadable secret named, build its context.
-    let recorder = pulso_aws::runtime::context_from_vars(vars(&[
-        ("PULSO__STORE__ENDPOINT_URL", &endpoint),
-        ("PULSO_TOKEN_KEYS", &format!("k1:{KEY}")),
-        (
-            "PULSO__WEBHOOKS__URLS",
-            r#"["https://hooks.example/pulso"]"#,
-        ),
-        (
-            "PULSO_WEBHOOK_SECRET_ARN",
-            "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-000000",
-        ),
-    ]))
+    let recorder = pulso_aws::runtime::context_from_vars(
+        vars(&[
+            ("PULSO__STORE__ENDPOINT_URL", &endpoint),
+            ("PULSO_TOKEN_KEYS", &format!("k1:{KEY}")),
+            (
+                "PULSO__WEBHOOKS__URLS",
+                r#"["https://hooks.example/pulso"]"#,
+            ),
+            (
+                "PULSO_WEBHOOK_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-000000",
+            ),
+        ]),
+        pulso_aws::runtime::FirstUse::TABLE,
+    )
     .await
     .expect("no webhook secret is read");
     assert_eq!(recorder.config.webhooks.urls.len(), 1);
+    assert!(!recorder.mailer.client_built() && !recorder.archive.client_built());
     // Without webhook URLs the posting runtime does not read the secret either.
-    let no_hooks = pulso_aws::runtime::load_from_vars(vars(&[
-        ("PULSO__STORE__ENDPOINT_URL", &endpoint),
-        ("PULSO_TOKEN_KEYS", &format!("k1:{KEY}")),
-        (
-            "PULSO_WEBHOOK_SECRET_ARN",
-            "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-000000",
-        ),
-    ]))
+    let no_hooks = pulso_aws::runtime::load_from_vars(
+        vars(&[
+            ("PULSO__STORE__ENDPOINT_URL", &endpoint),
+            ("PULSO_TOKEN_KEYS", &format!("k1:{KEY}")),
+            (
+                "PULSO_WEBHOOK_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-000000",
+            ),
+        ]),
+        pulso_aws::runtime::FirstUse::MAIL,
+    )
     .await
     .expect("no webhook URLs, no secret read");
     assert_eq!(no_hooks.webhook_secret, None);
@@ -764,21 +795,27 @@ async fn the_lambda_context_fails_at_cold_start_with_the_variable_named() {
     .expect("no secret is read");
     assert!(no_secrets.keys.is_none());
 
-    let bad_config = pulso_aws::runtime::load_from_vars(vars(&[
-        ("PULSO_TOKEN_KEYS", &format!("k1:{KEY}")),
-        ("PULSO__SURVEYS__CADENCE_DAYS", "400"),
-    ]))
+    let bad_config = pulso_aws::runtime::load_from_vars(
+        vars(&[
+            ("PULSO_TOKEN_KEYS", &format!("k1:{KEY}")),
+            ("PULSO__SURVEYS__CADENCE_DAYS", "400"),
+        ]),
+        pulso_aws::runtime::FirstUse::MAIL,
+    )
     .await;
     let msg = format!("{:#}", bad_config.err().expect("an error"));
     assert!(msg.contains("cadence_days"), "{msg}");
 
-    let missing_secret = pulso_aws::runtime::load_from_vars(vars(&[
-        ("PULSO__STORE__ENDPOINT_URL", &endpoint),
-        (
-            "PULSO_TOKEN_SECRET_ARN",
-            "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-000000",
-        ),
-    ]))
+    let missing_secret = pulso_aws::runtime::load_from_vars(
+        vars(&[
+            ("PULSO__STORE__ENDPOINT_URL", &endpoint),
+            (
+                "PULSO_TOKEN_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-000000",
+            ),
+        ]),
+        pulso_aws::runtime::FirstUse::MAIL,
+    )
     .await;
     let msg = format!("{:#}", missing_secret.err().expect("an error"));
     assert!(msg.contains("PULSO_TOKEN_SECRET_ARN"), "{msg}");

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use pulso_alerts::{AlertsFnError, ReqwestClient};
+use pulso_aws::runtime::FirstUse;
 use pulso_aws::stream::{StreamEvent, response_changes};
 use pulso_core::alerts::webhooks::{Sender, WebhookSecret};
 
@@ -11,7 +12,7 @@ use pulso_core::alerts::webhooks::{Sender, WebhookSecret};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     pulso_aws::runtime::init_tracing();
-    let runtime = pulso_aws::runtime::load_from_env().await?;
+    let runtime = pulso_aws::runtime::load_from_env(FirstUse::MAIL).await?;
     let sender = Arc::new(Sender {
         client: ReqwestClient::new(pulso_alerts::POST_TIMEOUT),
         secret: runtime.webhook_secret.and_then(WebhookSecret::new),

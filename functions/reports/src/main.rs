@@ -6,12 +6,13 @@
 use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use pulso_aws::runtime::FirstUse;
 
 // One thread: Lambda hands a function one event at a time, and worker threads cost start time.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     pulso_aws::runtime::init_tracing();
-    let ctx = Arc::new(pulso_aws::runtime::context_from_env().await?);
+    let ctx = Arc::new(pulso_aws::runtime::context_from_env(FirstUse::MAIL_AND_ARCHIVE).await?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let ctx = ctx.clone();
         async move {

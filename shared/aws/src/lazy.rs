@@ -32,6 +32,11 @@ impl<C: Clone + Send + Sync + 'static> LazyClient<C> {
     pub(crate) fn get(&self) -> &C {
         self.cell.get_or_init(|| (self.make)())
     }
+
+    /// Whether the client has been built.
+    pub(crate) fn is_built(&self) -> bool {
+        self.cell.get().is_some()
+    }
 }
 
 #[cfg(test)]
@@ -49,9 +54,11 @@ mod tests {
         });
         let other = lazy.clone();
         assert_eq!(built.load(Ordering::SeqCst), 0, "nothing built before use");
+        assert!(!lazy.is_built());
         assert_eq!(other.get(), "client");
         assert_eq!(lazy.get(), "client");
         assert_eq!(built.load(Ordering::SeqCst), 1);
+        assert!(lazy.is_built() && other.is_built());
         assert_eq!(LazyClient::ready(7u8).get(), &7);
     }
 }

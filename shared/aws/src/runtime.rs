@@ -1,7 +1,8 @@
 //! What a Lambda function builds once, at cold start: configuration from the environment, one AWS
 //! SDK configuration (adaptive retries, TLS roots compiled in: [`crate::tls`]), the adapters, the
 //! link-signing keys and — where `webhooks.urls` is set — the webhook secret (each from the
-//! environment or, once, from Secrets Manager; both reads at once), the clock and the id source.
+//! environment or, once, from Secrets Manager), the clock and the id source. The keys' read goes
+//! out first, and the rest is built while it is on its way (see `load`).
 //! Anything missing or invalid fails here, with a message naming the variable, never per request.
 //!
 //! Every environment variable read by Pulso's functions is named in [`ENV_VARS`] (and in
@@ -70,11 +71,42 @@ enum Secrets {
     SigningKeysAndWebhook,
 }
 
+/// The clients a function's first event uses beside the table's. A function that reads a secret at
+/// cold start builds them while the secret is on its way, where they cost no time; any other
+/// client is built on first use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FirstUse {
+    /// SES (alerts, reports, dispatch).
+    pub mail: bool,
+    /// S3 (reports).
+    pub archive: bool,
+}
+
+impl FirstUse {
+    /// The table only (capture, events, feedback).
+    pub const TABLE: FirstUse = FirstUse {
+        mail: false,
+        archive: false,
+    };
+    /// The table and SES (alerts, dispatch).
+    pub const MAIL: FirstUse = FirstUse {
+        mail: true,
+        archive: false,
+    };
+    /// The table, SES and S3 (reports).
+    pub const MAIL_AND_ARCHIVE: FirstUse = FirstUse {
+        mail: true,
+        archive: true,
+    };
+}
+
 /// The Lambda context from the process environment, with the link-signing keys and without the
 /// webhook secret (capture, dispatch, reports: they record webhook deliveries, never post them).
 /// See [`context_from_vars`].
-pub async fn context_from_env() -> anyhow::Result<Ctx<DynamoStore, SesMailer, S3Archive>> {
-    context_from_vars(std::env::vars().collect()).await
+pub async fn context_from_env(
+    first_use: FirstUse,
+) -> anyhow::Result<Ctx<DynamoStore, SesMailer, S3Archive>> {
+    context_from_vars(std::env::vars().collect(), first_use).await
 }
 
 /// The Lambda context from the process environment without reading any secret: for a function
@@ -82,21 +114,22 @@ pub async fn context_from_env() -> anyhow::Result<Ctx<DynamoStore, SesMailer, S3
 /// keys are [`SigningKeys::none`].
 pub async fn context_without_secrets_from_env()
 -> anyhow::Result<Ctx<DynamoStore, SesMailer, S3Archive>> {
-    Ok(load(std::env::vars().collect(), Secrets::None).await?.ctx)
+    context_without_secrets_from_vars(std::env::vars().collect()).await
 }
 
 /// [`Runtime`] from the process environment, with the keys and, where `webhooks.urls` is set, the
 /// webhook secret (the alerts function, which posts). See [`load_from_vars`].
-pub async fn load_from_env() -> anyhow::Result<Runtime> {
-    load_from_vars(std::env::vars().collect()).await
+pub async fn load_from_env(first_use: FirstUse) -> anyhow::Result<Runtime> {
+    load_from_vars(std::env::vars().collect(), first_use).await
 }
 
 /// The context from the given variables, as [`load_from_vars`] builds it but never reading the
 /// webhook secret.
 pub async fn context_from_vars(
     vars: Vec<(String, String)>,
+    first_use: FirstUse,
 ) -> anyhow::Result<Ctx<DynamoStore, SesMailer, S3Archive>> {
-    Ok(load(vars, Secrets::SigningKeys).await?.ctx)
+    Ok(load(vars, Secrets::SigningKeys, first_use).await?.ctx)
 }
 
 /// The context from the given variables without reading any secret (see
@@ -104,14 +137,17 @@ pub async fn context_from_vars(
 pub async fn context_without_secrets_from_vars(
     vars: Vec<(String, String)>,
 ) -> anyhow::Result<Ctx<DynamoStore, SesMailer, S3Archive>> {
-    Ok(load(vars, Secrets::None).await?.ctx)
+    Ok(load(vars, Secrets::None, FirstUse::TABLE).await?.ctx)
 }
 
 /// [`Runtime`] from the given variables: configuration (`Config::load("", vars)`), SDK config
 /// (`PULSO__STORE__ENDPOINT_URL` honoured), adapters, keys and, where `webhooks.urls` is set, the
 /// webhook secret (required then).
-pub async fn load_from_vars(vars: Vec<(String, String)>) -> anyhow::Result<Runtime> {
-    load(vars, Secrets::SigningKeysAndWebhook).await
+pub async fn load_from_vars(
+    vars: Vec<(String, String)>,
+    first_use: FirstUse,
+) -> anyhow::Result<Runtime> {
+    load(vars, Secrets::SigningKeysAndWebhook, first_use).await
 }
 
 fn var<'a>(vars: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -122,44 +158,60 @@ fn var<'a>(vars: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-async fn load(vars: Vec<(String, String)>, secrets: Secrets) -> anyhow::Result<Runtime> {
-    let config = Config::load("", vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .context("configuration from PULSO__* environment variables")?;
-    let sdk = crate::lambda_sdk_config(config.store.endpoint_url.as_deref());
+/// The configuration and the adapters, prepared while the secrets are read.
+struct Prepared {
+    config: Config,
+    store: DynamoStore,
+    mailer: SesMailer,
+    archive: S3Archive,
+    webhook_secret: Option<String>,
+}
 
-    // The webhook secret is read only by a function that posts, where webhooks are configured;
-    // both reads run together.
-    let wants_webhook_secret =
-        secrets == Secrets::SigningKeysAndWebhook && !config.webhooks.urls.is_empty();
-    let store = DynamoStore::from_sdk(&sdk, config.store.table.clone());
-    let (spec, webhook_secret, ()) = tokio::join!(
+async fn load(
+    vars: Vec<(String, String)>,
+    secrets: Secrets,
+    first_use: FirstUse,
+) -> anyhow::Result<Runtime> {
+    // The signing keys' read goes out first: waiting for Secrets Manager is milliseconds, parsing
+    // the configuration and building the clients a fraction of one, done meanwhile. Its SDK
+    // configuration needs one setting of Pulso's, the endpoint, read ahead as `Config::load` reads
+    // it.
+    let endpoint = Config::env_string(
+        vars.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        &["store", "endpoint_url"],
+    );
+    let sdk = crate::lambda_sdk_config(endpoint.as_deref());
+    let reads_keys = secrets != Secrets::None;
+    let (spec, prepared) = tokio::join!(
         async {
-            if secrets == Secrets::None {
-                Ok(None)
-            } else {
+            if reads_keys {
                 secret(&sdk, &vars, TOKEN_KEYS, TOKEN_SECRET_ARN, "token_keys").await
-            }
-        },
-        async {
-            if wants_webhook_secret {
-                secret(
-                    &sdk,
-                    &vars,
-                    WEBHOOK_SECRET,
-                    WEBHOOK_SECRET_ARN,
-                    "webhook_secret",
-                )
-                .await
             } else {
                 Ok(None)
             }
         },
-        // Every function reads the table on its first request: its client is built while the
-        // secrets are on their way (the other clients are built on first use).
         async {
-            store.client();
+            if reads_keys && var(&vars, TOKEN_KEYS).is_none() {
+                // One thread runs both: the read gets its request out only when this gives way,
+                // one turn for its connection to be made, one for the request to be handed to the
+                // connection's task, one for that task to write it (traced with strace on loopback;
+                // against AWS the turns end while DNS, TCP and TLS are still on their way, which
+                // hides the work as well). The work below then fills the wait for the answer
+                // instead of delaying the request.
+                for _ in 0..3 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            prepare(&sdk, &vars, secrets, first_use).await
         }
     );
+    let Prepared {
+        config,
+        store,
+        mailer,
+        archive,
+        webhook_secret,
+    } = prepared?;
     let keys = if secrets == Secrets::None {
         SigningKeys::none()
     } else {
@@ -169,15 +221,6 @@ async fn load(vars: Vec<(String, String)>, secrets: Secrets) -> anyhow::Result<R
         SigningKeys::parse(&spec)
             .with_context(|| format!("link-signing keys ({TOKEN_KEYS} / {TOKEN_SECRET_ARN})"))?
     };
-    let webhook_secret = webhook_secret?;
-    if wants_webhook_secret && webhook_secret.is_none() {
-        anyhow::bail!(
-            "webhooks.urls is set but no webhook secret: set {WEBHOOK_SECRET} or {WEBHOOK_SECRET_ARN}"
-        );
-    }
-
-    let mailer = SesMailer::from_sdk(&sdk, config.email.configuration_set.clone());
-    let archive = S3Archive::from_sdk(&sdk, config.store.bucket.clone());
     tracing::info!(
         table = %config.store.table,
         bucket = %config.store.bucket,
@@ -198,6 +241,55 @@ async fn load(vars: Vec<(String, String)>, secrets: Secrets) -> anyhow::Result<R
         ctx,
         webhook_secret,
         sdk,
+    })
+}
+
+/// The configuration, the adapters with the clients `first_use` names built (the table's always:
+/// every function reads it on its first request), and the webhook secret where the function posts
+/// and webhooks are configured (read while the keys' read is still on its way).
+async fn prepare(
+    sdk: &SdkConfig,
+    vars: &[(String, String)],
+    secrets: Secrets,
+    first_use: FirstUse,
+) -> anyhow::Result<Prepared> {
+    let config = Config::load("", vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .context("configuration from PULSO__* environment variables")?;
+    let store = DynamoStore::from_sdk(sdk, config.store.table.clone());
+    let mailer = SesMailer::from_sdk(sdk, config.email.configuration_set.clone());
+    let archive = S3Archive::from_sdk(sdk, config.store.bucket.clone());
+    store.client();
+    if first_use.mail {
+        mailer.client();
+    }
+    if first_use.archive {
+        archive.client();
+    }
+    let webhook_secret = if secrets == Secrets::SigningKeysAndWebhook
+        && !config.webhooks.urls.is_empty()
+    {
+        let secret = secret(
+            sdk,
+            vars,
+            WEBHOOK_SECRET,
+            WEBHOOK_SECRET_ARN,
+            "webhook_secret",
+        )
+        .await?;
+        Some(secret.with_context(|| {
+                format!(
+                    "webhooks.urls is set but no webhook secret: set {WEBHOOK_SECRET} or {WEBHOOK_SECRET_ARN}"
+                )
+            })?)
+    } else {
+        None
+    };
+    Ok(Prepared {
+        config,
+        store,
+        mailer,
+        archive,
+        webhook_secret,
     })
 }
 

@@ -84,6 +84,12 @@ impl S3Archive {
     pub fn client(&self) -> &Client {
         self.client.get()
     }
+
+    /// Whether the S3 client has been built (at cold start where the function's first event uses
+    /// it, else on first use).
+    pub fn client_built(&self) -> bool {
+        self.client.is_built()
+    }
 }
 
 fn map_err<E, R>(op: &str, e: SdkError<E, R>) -> ArchiveError

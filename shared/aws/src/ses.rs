@@ -56,6 +56,12 @@ impl SesMailer {
     pub fn client(&self) -> &Client {
         self.client.get()
     }
+
+    /// Whether the SES client has been built (at cold start where the function's first event uses
+    /// it, else on first use).
+    pub fn client_built(&self) -> bool {
+        self.client.is_built()
+    }
 }
 
 /// What an SES error means for the caller.

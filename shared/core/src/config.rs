@@ -339,21 +339,39 @@ impl Config {
                 .parse::<toml::Table>()
                 .map_err(|e| ConfigError::Toml(e.to_string()))?
         };
-        for (k, v) in env {
-            let Some(path) = k.as_ref().strip_prefix("PULSO__") else {
-                continue;
-            };
-            let keys: Vec<String> = path.split("__").map(|s| s.to_ascii_lowercase()).collect();
-            if keys.iter().any(String::is_empty) {
-                continue;
-            }
-            set_path(&mut root, &keys, env_value(v.as_ref()));
-        }
+        apply_overrides(&mut root, env, |_| true);
         let config: Config = toml::Value::Table(root)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The string [`Config::load`] would find at `path` (e.g. `["store", "endpoint_url"]`) from the
+    /// `PULSO__…` overrides in `env` alone, read the same way (keys in any case, the last one
+    /// wins, an override of an enclosing table counts), without loading the rest: for a value
+    /// needed before the whole configuration is parsed. `None` when no override sets it to a
+    /// string; `load` still judges the whole.
+    pub fn env_string<I, K, V>(env: I, path: &[&str]) -> Option<String>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        // Only overrides on the way to `path`, at it or below it can change what is there.
+        let mut root = toml::Table::new();
+        apply_overrides(&mut root, env, |keys| {
+            keys.iter().zip(path).all(|(k, p)| k == p)
+        });
+        let (last, tables) = path.split_last()?;
+        let mut table = &root;
+        for key in tables {
+            table = table.get(*key)?.as_table()?;
+        }
+        match table.get(*last)? {
+            toml::Value::String(s) => Some(s.clone()),
+            _ => None,
+        }
     }
 
     /// Checks ranges and parses addresses; the first problem found is reported.
@@ -488,6 +506,26 @@ fn env_value(raw: &str) -> toml::Value {
         .unwrap_or_else(|| toml::Value::String(raw.to_string()))
 }
 
+/// Sets each `PULSO__SECTION__KEY` override in `env` whose lower-cased key path `keep` accepts into
+/// `root`, in order (so the last one wins).
+fn apply_overrides<I, K, V>(root: &mut toml::Table, env: I, keep: impl Fn(&[String]) -> bool)
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: AsRef<str>,
+    V: AsRef<str>,
+{
+    for (k, v) in env {
+        let Some(path) = k.as_ref().strip_prefix("PULSO__") else {
+            continue;
+        };
+        let keys: Vec<String> = path.split("__").map(|s| s.to_ascii_lowercase()).collect();
+        if keys.iter().any(String::is_empty) || !keep(&keys) {
+            continue;
+        }
+        set_path(root, &keys, env_value(v.as_ref()));
+    }
+}
+
 fn set_path(table: &mut toml::Table, keys: &[String], value: toml::Value) {
     match keys {
         [] => {}
@@ -604,6 +642,54 @@ mod tests {
             c.audiences.weekly.recipients,
             vec!["a@acme.example".to_string()]
         );
+    }
+
+    #[test]
+    fn one_value_read_ahead_is_the_one_the_whole_load_finds() {
+        let path = ["store", "endpoint_url"];
+        let cases: [&[(&str, &str)]; 7] = [
+            &[],
+            &[("PULSO__STORE__ENDPOINT_URL", "http://127.0.0.1:5000")],
+            // Keys in any case; the last one wins.
+            &[
+                ("PULSO__STORE__ENDPOINT_URL", "http://a.example"),
+                ("pulso__store__endpoint_url", "http://b.example"),
+            ],
+            // A quoted value is TOML, read as its string.
+            &[("PULSO__STORE__ENDPOINT_URL", "\"http://q.example\"")],
+            // An override of the enclosing table, after the key's own, replaces it…
+            &[
+                ("PULSO__STORE__ENDPOINT_URL", "http://a.example"),
+                ("PULSO__STORE", "{ endpoint_url = \"http://t.example\" }"),
+            ],
+            // …and one before it is overridden by it.
+            &[
+                ("PULSO__STORE", "{ endpoint_url = \"http://t.example\" }"),
+                ("PULSO__STORE__ENDPOINT_URL", "http://a.example"),
+            ],
+            // Other overrides do not touch it.
+            &[
+                ("PULSO__STORE__TABLE", "t"),
+                ("PULSO__EMAIL__CONFIGURATION_SET", "cs"),
+                ("OTHER__STORE__ENDPOINT_URL", "http://x.example"),
+            ],
+        ];
+        for env in cases {
+            let loaded = Config::load("", env.iter().copied()).unwrap();
+            assert_eq!(
+                Config::env_string(env.iter().copied(), &path),
+                loaded.store.endpoint_url,
+                "{env:?}"
+            );
+        }
+        assert_eq!(
+            Config::env_string(cases[4].iter().copied(), &path).as_deref(),
+            Some("http://t.example")
+        );
+        // Not a string: nothing read ahead (and the whole load refuses it).
+        let number = [("PULSO__STORE__ENDPOINT_URL", "5000")];
+        assert_eq!(Config::env_string(number, &path), None);
+        assert!(Config::load("", number).is_err());
     }
 
     #[test]
