@@ -182,7 +182,8 @@ async fn load(
     );
     let sdk = crate::lambda_sdk_config(endpoint.as_deref());
     let reads_keys = secrets != Secrets::None;
-    let (spec, prepared) = tokio::join!(
+    let (spec, prepared) = while_reading(
+        reads_keys && var(&vars, TOKEN_KEYS).is_none(),
         async {
             if reads_keys {
                 secret(&sdk, &vars, TOKEN_KEYS, TOKEN_SECRET_ARN, "token_keys").await
@@ -190,21 +191,9 @@ async fn load(
                 Ok(None)
             }
         },
-        async {
-            if reads_keys && var(&vars, TOKEN_KEYS).is_none() {
-                // One thread runs both: the read gets its request out only when this gives way,
-                // one turn for its connection to be made, one for the request to be handed to the
-                // connection's task, one for that task to write it (traced with strace on loopback;
-                // against AWS the turns end while DNS, TCP and TLS are still on their way, which
-                // hides the work as well). The work below then fills the wait for the answer
-                // instead of delaying the request.
-                for _ in 0..3 {
-                    tokio::task::yield_now().await;
-                }
-            }
-            prepare(&sdk, &vars, secrets, first_use).await
-        }
-    );
+        prepare(&sdk, &vars, secrets, first_use),
+    )
+    .await;
     let Prepared {
         config,
         store,
@@ -246,7 +235,7 @@ async fn load(
 
 /// The configuration, the adapters with the clients `first_use` names built (the table's always:
 /// every function reads it on its first request), and the webhook secret where the function posts
-/// and webhooks are configured (read while the keys' read is still on its way).
+/// and webhooks are configured.
 async fn prepare(
     sdk: &SdkConfig,
     vars: &[(String, String)],
@@ -258,38 +247,70 @@ async fn prepare(
     let store = DynamoStore::from_sdk(sdk, config.store.table.clone());
     let mailer = SesMailer::from_sdk(sdk, config.email.configuration_set.clone());
     let archive = S3Archive::from_sdk(sdk, config.store.bucket.clone());
-    store.client();
-    if first_use.mail {
-        mailer.client();
-    }
-    if first_use.archive {
-        archive.client();
-    }
-    let webhook_secret = if secrets == Secrets::SigningKeysAndWebhook
-        && !config.webhooks.urls.is_empty()
-    {
-        let secret = secret(
-            sdk,
-            vars,
-            WEBHOOK_SECRET,
-            WEBHOOK_SECRET_ARN,
-            "webhook_secret",
-        )
-        .await?;
-        Some(secret.with_context(|| {
-                format!(
-                    "webhooks.urls is set but no webhook secret: set {WEBHOOK_SECRET} or {WEBHOOK_SECRET_ARN}"
+    // The webhook secret, where this function posts and webhooks are configured, is read while
+    // the clients are built.
+    let reads_webhook_secret =
+        secrets == Secrets::SigningKeysAndWebhook && !config.webhooks.urls.is_empty();
+    let (webhook_secret, ()) = while_reading(
+        reads_webhook_secret && var(vars, WEBHOOK_SECRET).is_none(),
+        async {
+            if reads_webhook_secret {
+                secret(
+                    sdk,
+                    vars,
+                    WEBHOOK_SECRET,
+                    WEBHOOK_SECRET_ARN,
+                    "webhook_secret",
                 )
-            })?)
-    } else {
-        None
-    };
+                .await
+            } else {
+                Ok(None)
+            }
+        },
+        async {
+            store.client();
+            if first_use.mail {
+                mailer.client();
+            }
+            if first_use.archive {
+                archive.client();
+            }
+        },
+    )
+    .await;
+    let webhook_secret = webhook_secret?;
+    if reads_webhook_secret && webhook_secret.is_none() {
+        anyhow::bail!(
+            "webhooks.urls is set but no webhook secret: set {WEBHOOK_SECRET} or {WEBHOOK_SECRET_ARN}"
+        );
+    }
     Ok(Prepared {
         config,
         store,
         mailer,
         archive,
         webhook_secret,
+    })
+}
+
+/// Runs `read` and `work` together on this one thread. Where `fetches` (the read calls Secrets
+/// Manager), `work` first gives way three times, so that the read's request is written before the
+/// work begins and the work fills the wait for the answer instead of delaying the request: one turn
+/// for the connection to be made, one for the request to be handed to the connection's task, one
+/// for that task to write it (traced with strace on loopback). Against AWS the turns end while DNS,
+/// TCP and TLS are still on their way, which hides the work as well.
+async fn while_reading<R: Future, W: Future>(
+    fetches: bool,
+    read: R,
+    work: W,
+) -> (R::Output, W::Output) {
+    tokio::join!(read, async {
+        if fetches {
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+        }
+        work.await
     })
 }
 
