@@ -724,99 +724,62 @@ async fn the_lambda_context_reads_keys_from_secrets_manager_and_works() {
 
 #[tokio::test]
 async fn the_lambda_context_fails_at_cold_start_with_the_variable_named() {
+    use pulso_aws::runtime::{
+        FirstUse, context_from_vars, context_without_secrets_from_vars, load_from_vars,
+    };
     let endpoint = aws::endpoint().unwrap();
-    let no_keys = pulso_aws::runtime::load_from_vars(
-        vars(&[("PULSO__STORE__ENDPOINT_URL", &endpoint)]),
-        pulso_aws::runtime::FirstUse::MAIL,
-    )
-    .await;
+    let at_moto = ("PULSO__STORE__ENDPOINT_URL", endpoint.as_str());
+    let key_spec = format!("k1:{KEY}");
+    let keys = ("PULSO_TOKEN_KEYS", key_spec.as_str());
+    let hook_urls = (
+        "PULSO__WEBHOOKS__URLS",
+        r#"["https://hooks.example/pulso"]"#,
+    );
+    let nope = "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-000000";
+    let unreadable_hook_secret = ("PULSO_WEBHOOK_SECRET_ARN", nope);
+    let unreadable_keys = ("PULSO_TOKEN_SECRET_ARN", nope);
+
+    let no_keys = load_from_vars(vars(&[at_moto]), FirstUse::MAIL).await;
     let msg = format!("{:#}", no_keys.err().expect("no keys is an error"));
     assert!(msg.contains("PULSO_TOKEN_KEYS"), "{msg}");
 
-    let hooks_without_secret = pulso_aws::runtime::load_from_vars(
-        vars(&[
-            ("PULSO__STORE__ENDPOINT_URL", &endpoint),
-            ("PULSO_TOKEN_KEYS", &format!("k1:{KEY}")),
-            (
-                "PULSO__WEBHOOKS__URLS",
-                r#"["https://hooks.example/pulso"]"#,
-            ),
-        ]),
-        pulso_aws::runtime::FirstUse::MAIL,
-    )
-    .await;
+    let hooks_without_secret =
+        load_from_vars(vars(&[at_moto, keys, hook_urls]), FirstUse::MAIL).await;
     let msg = format!("{:#}", hooks_without_secret.err().expect("an error"));
     assert!(msg.contains("PULSO_WEBHOOK_SECRET"), "{msg}");
     // A function that only records deliveries (capture) never reads the webhook secret: the same
     // variables, even with an unreadable secret named, build its context.
-    let recorder = pulso_aws::runtime::context_from_vars(
-        vars(&[
-            ("PULSO__STORE__ENDPOINT_URL", &endpoint),
-            ("PULSO_TOKEN_KEYS", &format!("k1:{KEY}")),
-            (
-                "PULSO__WEBHOOKS__URLS",
-                r#"["https://hooks.example/pulso"]"#,
-            ),
-            (
-                "PULSO_WEBHOOK_SECRET_ARN",
-                "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-000000",
-            ),
-        ]),
-        pulso_aws::runtime::FirstUse::TABLE,
+    let recorder = context_from_vars(
+        vars(&[at_moto, keys, hook_urls, unreadable_hook_secret]),
+        FirstUse::TABLE,
     )
     .await
     .expect("no webhook secret is read");
     assert_eq!(recorder.config.webhooks.urls.len(), 1);
     assert!(!recorder.mailer.client_built() && !recorder.archive.client_built());
     // Without webhook URLs the posting runtime does not read the secret either.
-    let no_hooks = pulso_aws::runtime::load_from_vars(
-        vars(&[
-            ("PULSO__STORE__ENDPOINT_URL", &endpoint),
-            ("PULSO_TOKEN_KEYS", &format!("k1:{KEY}")),
-            (
-                "PULSO_WEBHOOK_SECRET_ARN",
-                "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-000000",
-            ),
-        ]),
-        pulso_aws::runtime::FirstUse::MAIL,
+    let no_hooks = load_from_vars(
+        vars(&[at_moto, keys, unreadable_hook_secret]),
+        FirstUse::MAIL,
     )
     .await
     .expect("no webhook URLs, no secret read");
     assert_eq!(no_hooks.webhook_secret, None);
     // Events and feedback read no secret at all, even with one named: their keys are none.
-    let no_secrets = pulso_aws::runtime::context_without_secrets_from_vars(vars(&[
-        ("PULSO__STORE__ENDPOINT_URL", &endpoint),
-        (
-            "PULSO_TOKEN_SECRET_ARN",
-            "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-000000",
-        ),
-    ]))
-    .await
-    .expect("no secret is read");
+    let no_secrets = context_without_secrets_from_vars(vars(&[at_moto, unreadable_keys]))
+        .await
+        .expect("no secret is read");
     assert!(no_secrets.keys.is_none());
 
-    let bad_config = pulso_aws::runtime::load_from_vars(
-        vars(&[
-            ("PULSO_TOKEN_KEYS", &format!("k1:{KEY}")),
-            ("PULSO__SURVEYS__CADENCE_DAYS", "400"),
-        ]),
-        pulso_aws::runtime::FirstUse::MAIL,
+    let bad_config = load_from_vars(
+        vars(&[keys, ("PULSO__SURVEYS__CADENCE_DAYS", "400")]),
+        FirstUse::MAIL,
     )
     .await;
     let msg = format!("{:#}", bad_config.err().expect("an error"));
     assert!(msg.contains("cadence_days"), "{msg}");
 
-    let missing_secret = pulso_aws::runtime::load_from_vars(
-        vars(&[
-            ("PULSO__STORE__ENDPOINT_URL", &endpoint),
-            (
-                "PULSO_TOKEN_SECRET_ARN",
-                "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-000000",
-            ),
-        ]),
-        pulso_aws::runtime::FirstUse::MAIL,
-    )
-    .await;
+    let missing_secret = load_from_vars(vars(&[at_moto, unreadable_keys]), FirstUse::MAIL).await;
     let msg = format!("{:#}", missing_secret.err().expect("an error"));
     assert!(msg.contains("PULSO_TOKEN_SECRET_ARN"), "{msg}");
 }
