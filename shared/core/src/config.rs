@@ -348,8 +348,8 @@ impl Config {
     }
 
     /// The string [`Config::load`] would find at `path` (e.g. `["store", "endpoint_url"]`) from the
-    /// `PULSO__…` overrides in `env` alone, read the same way (keys in any case, the last one
-    /// wins, an override of an enclosing table counts), without loading the rest: for a value
+    /// `PULSO__…` overrides in `env` alone, read the same way (sections and keys in any case, the
+    /// last one wins, an override of an enclosing table counts), without loading the rest: for a value
     /// needed before the whole configuration is parsed. `None` when no override sets it to a
     /// string; `load` still judges the whole.
     pub fn env_string<I, K, V>(env: I, path: &[&str]) -> Option<String>
@@ -650,10 +650,10 @@ mod tests {
         let cases: [&[(&str, &str)]; 7] = [
             &[],
             &[("PULSO__STORE__ENDPOINT_URL", "http://127.0.0.1:5000")],
-            // Keys in any case; the last one wins.
+            // Sections and keys in any case; the last one wins.
             &[
                 ("PULSO__STORE__ENDPOINT_URL", "http://a.example"),
-                ("pulso__store__endpoint_url", "http://b.example"),
+                ("PULSO__Store__Endpoint_Url", "http://b.example"),
             ],
             // A quoted value is TOML, read as its string.
             &[("PULSO__STORE__ENDPOINT_URL", "\"http://q.example\"")],
@@ -682,6 +682,10 @@ mod tests {
                 "{env:?}"
             );
         }
+        assert_eq!(
+            Config::env_string(cases[2].iter().copied(), &path).as_deref(),
+            Some("http://b.example")
+        );
         assert_eq!(
             Config::env_string(cases[4].iter().copied(), &path).as_deref(),
             Some("http://t.example")
