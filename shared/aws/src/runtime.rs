@@ -74,7 +74,7 @@ enum Secrets {
 /// The clients a function's first event uses beside the table's. A function that reads a secret at
 /// cold start builds them while the secret is on its way, where they cost no time; any other
 /// client is built on first use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FirstUse {
     /// SES (alerts, reports, dispatch).
     pub mail: bool,
