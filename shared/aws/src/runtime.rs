@@ -181,16 +181,11 @@ async fn load(
         &["store", "endpoint_url"],
     );
     let sdk = crate::lambda_sdk_config(endpoint.as_deref());
-    let reads_keys = secrets != Secrets::None;
-    let (spec, prepared) = while_reading(
-        reads_keys && var(&vars, TOKEN_KEYS).is_none(),
-        async {
-            if reads_keys {
-                secret(&sdk, &vars, TOKEN_KEYS, TOKEN_SECRET_ARN, "token_keys").await
-            } else {
-                Ok(None)
-            }
-        },
+    let (spec, prepared) = read_secret_while(
+        &sdk,
+        &vars,
+        secrets != Secrets::None,
+        (TOKEN_KEYS, TOKEN_SECRET_ARN, "token_keys"),
         prepare(&sdk, &vars, secrets, first_use),
     )
     .await;
@@ -251,22 +246,11 @@ async fn prepare(
     // the clients are built.
     let reads_webhook_secret =
         secrets == Secrets::SigningKeysAndWebhook && !config.webhooks.urls.is_empty();
-    let (webhook_secret, ()) = while_reading(
-        reads_webhook_secret && var(vars, WEBHOOK_SECRET).is_none(),
-        async {
-            if reads_webhook_secret {
-                secret(
-                    sdk,
-                    vars,
-                    WEBHOOK_SECRET,
-                    WEBHOOK_SECRET_ARN,
-                    "webhook_secret",
-                )
-                .await
-            } else {
-                Ok(None)
-            }
-        },
+    let (webhook_secret, ()) = read_secret_while(
+        sdk,
+        vars,
+        reads_webhook_secret,
+        (WEBHOOK_SECRET, WEBHOOK_SECRET_ARN, "webhook_secret"),
         async {
             store.client();
             if first_use.mail {
@@ -293,25 +277,38 @@ async fn prepare(
     })
 }
 
-/// Runs `read` and `work` together on this one thread. Where `fetches` (the read calls Secrets
-/// Manager), `work` first gives way three times, so that the read's request is written before the
-/// work begins and the work fills the wait for the answer instead of delaying the request: one turn
-/// for the connection to be made, one for the request to be handed to the connection's task, one
-/// for that task to write it (traced with strace on loopback). Against AWS the turns end while DNS,
-/// TCP and TLS are still on their way, which hides the work as well.
-async fn while_reading<R: Future, W: Future>(
-    fetches: bool,
-    read: R,
+/// Reads the secret `(direct, arn_var, field)` (see [`secret`]) where `wanted`, else nothing, and
+/// runs `work` meanwhile on this one thread. Where the read calls Secrets Manager, `work` first
+/// gives way three times, so that the read's request is written before the work begins and the
+/// work fills the wait for the answer instead of delaying the request: one turn for the connection
+/// to be made, one for the request to be handed to the connection's task, one for that task to
+/// write it (traced with strace on loopback). Against AWS the turns end while DNS, TCP and TLS are
+/// still on their way, which hides the work as well.
+async fn read_secret_while<W: Future>(
+    sdk: &SdkConfig,
+    vars: &[(String, String)],
+    wanted: bool,
+    (direct, arn_var, field): (&str, &str, &str),
     work: W,
-) -> (R::Output, W::Output) {
-    tokio::join!(read, async {
-        if fetches {
-            for _ in 0..3 {
-                tokio::task::yield_now().await;
+) -> (anyhow::Result<Option<String>>, W::Output) {
+    let fetches = wanted && var(vars, direct).is_none();
+    tokio::join!(
+        async {
+            if wanted {
+                secret(sdk, vars, direct, arn_var, field).await
+            } else {
+                Ok(None)
             }
+        },
+        async {
+            if fetches {
+                for _ in 0..3 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            work.await
         }
-        work.await
-    })
+    )
 }
 
 /// A secret from `direct` (the value itself) or else from the Secrets Manager secret named by
