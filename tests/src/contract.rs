@@ -36,6 +36,7 @@ macro_rules! contract_suite {
     ($factory:path, enabled = $enabled:path) => {
         $crate::contract_suite!(@cases $factory, $enabled;
             contact_round_trips_by_id_and_email,
+            contacts_by_id_read_each_once_and_leave_out_the_missing,
             contact_insert_of_an_existing_id_is_a_conflict,
             contact_versions_replace_only_the_previous_one,
             contact_email_belongs_to_one_contact,
@@ -178,6 +179,41 @@ pub async fn contact_round_trips_by_id_and_email<S: Store>(s: S) {
         None
     );
     assert_eq!(s.contact(&cid("c-nobody")).await.unwrap(), None);
+}
+
+pub async fn contacts_by_id_read_each_once_and_leave_out_the_missing<S: Store>(s: S) {
+    // More ids than one DynamoDB BatchGetItem takes (100), in another order than written, some
+    // named twice, some with no contact.
+    let mut stored = Vec::new();
+    for i in 0..130 {
+        let c = contact(&format!("c-{i:03}"), &format!("p{i}@acme.example"));
+        s.put_contact(&c).await.unwrap();
+        stored.push(c);
+    }
+    let mut ids: Vec<ContactId> = stored.iter().rev().map(|c| c.id.clone()).collect();
+    ids.extend(stored.iter().take(20).map(|c| c.id.clone()));
+    ids.insert(50, cid("c-nobody"));
+    ids.push(cid("c-nobody-else"));
+    let got = s.contacts_by_id(&ids).await.unwrap();
+    assert_eq!(got.len(), stored.len());
+    for c in &stored {
+        assert_eq!(got.get(&c.id), Some(c), "{}", c.id);
+    }
+    assert!(!got.contains_key(&cid("c-nobody")));
+    assert!(s.contacts_by_id(&[]).await.unwrap().is_empty());
+    assert!(
+        s.contacts_by_id(&[cid("c-nobody")])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // What it reads is what `contact` reads, after a change too.
+    let mut changed = stored[7].clone();
+    changed.version = 2;
+    changed.name = Some("Renamed".into());
+    s.put_contact(&changed).await.unwrap();
+    let again = s.contacts_by_id(&[changed.id.clone()]).await.unwrap();
+    assert_eq!(again.get(&changed.id), Some(&changed));
 }
 
 pub async fn contact_insert_of_an_existing_id_is_a_conflict<S: Store>(s: S) {

@@ -8,6 +8,7 @@
 //!
 //! Every list is complete: adapters page through their backend internally.
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use jiff::Timestamp;
@@ -38,6 +39,25 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Contacts: by id, by normalised email, by account, by slot of the relational cycle.
 pub trait Contacts: Send + Sync {
     fn contact(&self, id: &ContactId) -> impl Future<Output = StoreResult<Option<Contact>>> + Send;
+    /// The contacts of `ids` that exist, by id: each id is read once however often it is named,
+    /// and an id with no contact is left out. For a list of people (a report's answers), where one
+    /// read each would be one round trip each. The default reads them one by one.
+    fn contacts_by_id(
+        &self,
+        ids: &[ContactId],
+    ) -> impl Future<Output = StoreResult<HashMap<ContactId, Contact>>> + Send {
+        async move {
+            let mut out = HashMap::new();
+            for id in ids {
+                if !out.contains_key(id)
+                    && let Some(c) = self.contact(id).await?
+                {
+                    out.insert(id.clone(), c);
+                }
+            }
+            Ok(out)
+        }
+    }
     fn contact_by_email(
         &self,
         email: &Email,

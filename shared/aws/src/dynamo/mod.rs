@@ -14,7 +14,7 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -29,6 +29,12 @@ pub type Item = HashMap<String, AttributeValue>;
 
 /// DynamoDB's limit on the items of one `TransactWriteItems`.
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// DynamoDB's limit on the keys of one `BatchGetItem`.
+pub const MAX_BATCH_GET_KEYS: usize = 100;
+
+/// How often one batch of keys is asked for while DynamoDB leaves some unprocessed.
+const BATCH_GET_ATTEMPTS: u32 = 8;
 
 /// The DynamoDB adapter of every store port. Cheap to clone (the SDK client is shared).
 #[derive(Clone)]
@@ -376,6 +382,65 @@ impl DynamoStore {
             .await
             .map_err(|e| map_err("GetItem", &key.pk, e))?;
         Ok(out.item)
+    }
+
+    /// The items of `keys` that exist (strongly consistent), in no particular order: one
+    /// `BatchGetItem` per [`MAX_BATCH_GET_KEYS`] distinct keys, the chunks read concurrently, and
+    /// keys DynamoDB leaves unprocessed (throttling, its 16 MB answer limit) asked for again.
+    pub(crate) async fn batch_get(&self, keys: &[Key]) -> StoreResult<Vec<Item>> {
+        let mut distinct: Vec<&Key> = Vec::with_capacity(keys.len());
+        let mut seen = std::collections::HashSet::new();
+        for k in keys {
+            if seen.insert((k.pk.as_str(), k.sk.as_str())) {
+                distinct.push(k);
+            }
+        }
+        let chunks = distinct
+            .chunks(MAX_BATCH_GET_KEYS)
+            .map(|chunk| self.batch_get_chunk(chunk.iter().map(|k| key_map(k)).collect()));
+        let lists = futures::future::try_join_all(chunks).await?;
+        Ok(lists.into_iter().flatten().collect())
+    }
+
+    async fn batch_get_chunk(&self, keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+        let table = self.table.to_string();
+        let mut out = Vec::with_capacity(keys.len());
+        let mut pending = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+        );
+        for attempt in 0..BATCH_GET_ATTEMPTS {
+            let Some(request) = pending.take() else {
+                return Ok(out);
+            };
+            if attempt > 0 {
+                // Unprocessed keys mean the table is busy: wait a little longer each time.
+                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt.min(5))).await;
+            }
+            let answer = self
+                .client()
+                .batch_get_item()
+                .request_items(&table, request)
+                .send()
+                .await
+                .map_err(|e| map_err("BatchGetItem", "a batch of records", e))?;
+            if let Some(mut responses) = answer.responses {
+                out.extend(responses.remove(&table).unwrap_or_default());
+            }
+            pending = answer
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&table))
+                .filter(|k| !k.keys().is_empty());
+        }
+        match pending {
+            None => Ok(out),
+            Some(_) => Err(StoreError::Unavailable(
+                "dynamodb BatchGetItem: keys left unprocessed after retries".into(),
+            )),
+        }
     }
 
     pub(crate) async fn get_record<T: DeserializeOwned>(

@@ -2,7 +2,7 @@
 //! `GetItem`, a conditional write, a transaction or a paginated `Query` as `docs/data-model.md`
 //! lists.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use jiff::civil::Date;
@@ -208,6 +208,15 @@ impl DynamoStore {
 impl Contacts for DynamoStore {
     async fn contact(&self, id: &ContactId) -> StoreResult<Option<Contact>> {
         self.get_record(&keys::contact(id)).await
+    }
+
+    async fn contacts_by_id(&self, ids: &[ContactId]) -> StoreResult<HashMap<ContactId, Contact>> {
+        let keys: Vec<_> = ids.iter().map(keys::contact).collect();
+        self.batch_get(&keys)
+            .await?
+            .into_iter()
+            .map(|item| from_record_item::<Contact>(item).map(|c| (c.id.clone(), c)))
+            .collect()
     }
 
     async fn contact_by_email(&self, email: &Email) -> StoreResult<Option<Contact>> {
