@@ -44,12 +44,10 @@ pub async fn store<A: Archive>(
     let keys = ArchiveKeys::of(report);
     let csv = to_csv(report)?;
     let json = to_json(report)?;
-    archive
-        .put(&keys.json, json.as_bytes(), "application/json")
-        .await?;
-    archive
-        .put(&keys.csv, csv.as_bytes(), "text/csv; charset=utf-8")
-        .await?;
+    futures::try_join!(
+        archive.put(&keys.json, json.as_bytes(), "application/json"),
+        archive.put(&keys.csv, csv.as_bytes(), "text/csv; charset=utf-8"),
+    )?;
     // HTML last: its presence means the other two are there.
     archive
         .put(&keys.html, html.as_bytes(), "text/html; charset=utf-8")
