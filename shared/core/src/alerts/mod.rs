@@ -85,12 +85,12 @@ pub async fn on_answer<S: Store, M: Mailer, A>(
     };
     // Decide on the answer as it is now, not as this change left it: changes handled out of
     // order (inline, concurrent requests) then still end where the last one leaves them.
-    let current = ctx
-        .store
-        .response(&after.send_id)
-        .await?
-        .unwrap_or_else(|| after.clone());
-    let existing = ctx.store.follow_up(&after.send_id).await?;
+    // The answer and its follow-up are independent reads: sent together.
+    let (current, existing) = futures::try_join!(
+        ctx.store.response(&after.send_id),
+        ctx.store.follow_up(&after.send_id),
+    )?;
+    let current = current.unwrap_or_else(|| after.clone());
     match existing {
         None if alert_worthy(&ctx.config, &current) => {
             if send_alert(ctx, &current, false).await? {
@@ -218,9 +218,10 @@ pub async fn alert_mail<S: Store, M, A>(
     let config = &ctx.config;
     let locale = config.audience_locale(&config.audiences.alerts);
     let t = |k: &'static str| i18n::t(locale, k).to_string();
-    let contact = match &answer.contact_id {
-        Some(id) => ctx.store.contact(id).await?,
-        None => None,
+    // The contact and their earlier answers: two independent reads, sent together.
+    let (contact, earlier) = match &answer.contact_id {
+        Some(id) => futures::try_join!(ctx.store.contact(id), ctx.store.responses_of_contact(id))?,
+        None => (None, Vec::new()),
     };
     let who = contact
         .as_ref()
@@ -254,16 +255,10 @@ pub async fn alert_mail<S: Store, M, A>(
     ));
     rows.push((t("alert.score"), format!("{score} ({category})")));
     rows.push((t("alert.answered_at"), when(answer.answered_at)));
-    let mut earlier: Vec<Response> = match &answer.contact_id {
-        Some(id) => ctx
-            .store
-            .responses_of_contact(id)
-            .await?
-            .into_iter()
-            .filter(|r| r.send_id != answer.send_id && r.counted())
-            .collect(),
-        None => Vec::new(),
-    };
+    let mut earlier: Vec<Response> = earlier
+        .into_iter()
+        .filter(|r| r.send_id != answer.send_id && r.counted())
+        .collect();
     earlier.sort_by_key(|r| std::cmp::Reverse(r.answered_at));
     let earlier = earlier
         .iter()
