@@ -242,12 +242,14 @@ impl Contacts for DynamoStore {
     }
 
     async fn contacts_in_slots(&self, from: u16, to: u16) -> StoreResult<Vec<Contact>> {
-        let mut out = Vec::new();
-        for (pk, lo, hi) in keys::slot_ranges(from, to) {
+        // One query per slot bucket, sent together (a day's slice spans 2-3 buckets) and kept in
+        // bucket order, which is slot order.
+        let queries = keys::slot_ranges(from, to).into_iter().map(|(pk, lo, hi)| {
             let q = QuerySpec::index(GSI1, pk, SortKey::Between(lo, hi));
-            out.extend(self.query_records::<Contact>(&q).await?);
-        }
-        Ok(out)
+            async move { self.query_records::<Contact>(&q).await }
+        });
+        let lists = futures::future::try_join_all(queries).await?;
+        Ok(lists.into_iter().flatten().collect())
     }
 
     async fn contacts_of_account(&self, account: &AccountKey) -> StoreResult<Vec<Contact>> {
