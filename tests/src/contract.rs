@@ -69,6 +69,7 @@ macro_rules! contract_suite {
             responses_of_a_large_day_page,
             responses_of_contact_and_anonymised_answers,
             follow_ups_open_oldest_first_and_done_leave,
+            answer_and_follow_up_are_read_together,
             follow_ups_opened_between_is_inclusive_open_or_done,
             follow_ups_opened_between_newest_first_across_months_and_pages,
             suppressions_are_upserted_last_word_wins,
@@ -1081,6 +1082,41 @@ pub async fn follow_ups_open_oldest_first_and_done_leave<S: Store>(s: S) {
     assert_eq!(s.follow_up(&b.send_id).await.unwrap(), Some(done));
     assert_eq!(s.open_follow_ups().await.unwrap(), vec![a, c]);
     assert_eq!(s.follow_up(&SendId::for_key("none")).await.unwrap(), None);
+}
+
+pub async fn answer_and_follow_up_are_read_together<S: Store>(s: S) {
+    let d = day("2026-03-02");
+    let answer = response("wave:c-a:1", "c-a", 2, Some("slow"), d);
+    let id = answer.send_id.clone();
+    assert_eq!(s.answer_and_follow_up(&id).await.unwrap(), (None, None));
+    s.save_response(&answer, &rollup_deltas(None, &answer))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.answer_and_follow_up(&id).await.unwrap(),
+        (Some(answer.clone()), None)
+    );
+    let mut f = follow_up("wave:c-a:1", ts("2026-03-02T10:00:00Z"));
+    f.send_id = id.clone();
+    s.put_follow_up(&f).await.unwrap();
+    assert_eq!(
+        s.answer_and_follow_up(&id).await.unwrap(),
+        (Some(answer.clone()), Some(f.clone()))
+    );
+    // A follow-up without an answer (the answer erased), and another send's pair untouched.
+    let lone = follow_up("wave:c-b:1", ts("2026-03-02T11:00:00Z"));
+    s.put_follow_up(&lone).await.unwrap();
+    assert_eq!(
+        s.answer_and_follow_up(&lone.send_id).await.unwrap(),
+        (None, Some(lone.clone()))
+    );
+    assert_eq!(
+        s.answer_and_follow_up(&id).await.unwrap(),
+        (
+            s.response(&id).await.unwrap(),
+            s.follow_up(&id).await.unwrap()
+        )
+    );
 }
 
 pub async fn follow_ups_opened_between_is_inclusive_open_or_done<S: Store>(s: S) {

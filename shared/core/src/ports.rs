@@ -157,6 +157,18 @@ pub trait FollowUps: Send + Sync {
         &self,
         send: &SendId,
     ) -> impl Future<Output = StoreResult<Option<FollowUp>>> + Send;
+    /// A send's answer and its follow-up, as [`Responses::response`] and [`FollowUps::follow_up`]
+    /// read them, in one go (closing the loop reads both for every change of an answer). The
+    /// default reads the two concurrently.
+    fn answer_and_follow_up(
+        &self,
+        send: &SendId,
+    ) -> impl Future<Output = StoreResult<(Option<Response>, Option<FollowUp>)>> + Send
+    where
+        Self: Responses,
+    {
+        async move { futures::try_join!(self.response(send), self.follow_up(send)) }
+    }
     /// Versioned write.
     fn put_follow_up(&self, follow_up: &FollowUp) -> impl Future<Output = StoreResult<()>> + Send;
     /// Open follow-ups, oldest first.

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 
@@ -592,6 +592,35 @@ impl Rollups for DynamoStore {
 impl FollowUps for DynamoStore {
     async fn follow_up(&self, send: &SendId) -> StoreResult<Option<FollowUp>> {
         self.get_record(&keys::follow_up(send)).await
+    }
+
+    async fn answer_and_follow_up(
+        &self,
+        send: &SendId,
+    ) -> StoreResult<(Option<Response>, Option<FollowUp>)> {
+        let (answer_key, follow_up_key) = (keys::response(send), keys::follow_up(send));
+        let (mut answer, mut follow_up) = (None, None);
+        // One BatchGetItem of the two (consistent), told apart by their sort keys.
+        for item in self
+            .batch_get(&[answer_key.clone(), follow_up_key.clone()])
+            .await?
+        {
+            match item.get(keys::SK) {
+                Some(AttributeValue::S(sk)) if *sk == answer_key.sk => {
+                    answer = Some(from_record_item(item)?)
+                }
+                Some(AttributeValue::S(sk)) if *sk == follow_up_key.sk => {
+                    follow_up = Some(from_record_item(item)?)
+                }
+                _ => {
+                    return Err(StoreError::Corrupt(format!(
+                        "{}: unexpected item",
+                        answer_key.pk
+                    )));
+                }
+            }
+        }
+        Ok((answer, follow_up))
     }
 
     async fn put_follow_up(&self, f: &FollowUp) -> StoreResult<()> {

@@ -85,11 +85,7 @@ pub async fn on_answer<S: Store, M: Mailer, A>(
     };
     // Decide on the answer as it is now, not as this change left it: changes handled out of
     // order (inline, concurrent requests) then still end where the last one leaves them.
-    // The answer and its follow-up are independent reads: sent together.
-    let (current, existing) = futures::try_join!(
-        ctx.store.response(&after.send_id),
-        ctx.store.follow_up(&after.send_id),
-    )?;
+    let (current, existing) = ctx.store.answer_and_follow_up(&after.send_id).await?;
     let current = current.unwrap_or_else(|| after.clone());
     match existing {
         None if alert_worthy(&ctx.config, &current) => {
