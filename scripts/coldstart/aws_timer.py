@@ -38,6 +38,9 @@ class AwsTimer:
         self.port = self.sock.getsockname()[1]
         self._lock = threading.Lock()
         self._intervals: list[list[float]] = []
+        # (start, end, connection number, what the call was), in the order calls ended.
+        self._calls: list[tuple[float, float, int, str]] = []
+        self._connections = 0
         self._stop = False
         self._thread = threading.Thread(target=self._accept, daemon=True)
 
@@ -74,6 +77,13 @@ class AwsTimer:
         with self._lock:
             return sum(1 for _a, b in self._intervals if start <= b <= end)
 
+    def call_log(self, start: float, end: float) -> list[tuple[float, float, int, str]]:
+        """The calls that ended within [start, end], by start: (start, end, connection, operation),
+        the connection numbered in the order the relay accepted it, the operation as AWS names it
+        (`dynamodb GetItem`, `s3 PUT`, `ses POST /v2/email/outbound-emails`)."""
+        with self._lock:
+            return sorted(c for c in self._calls if start <= c[1] <= end)
+
     # --- relaying ---------------------------------------------------------------------------------
     def _accept(self) -> None:
         while not self._stop:
@@ -85,9 +95,12 @@ class AwsTimer:
             # time is the stand-in's (its thread start included).
             accepted = time.perf_counter()
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            threading.Thread(target=self._serve, args=(client, accepted), daemon=True).start()
+            with self._lock:
+                self._connections += 1
+                number = self._connections
+            threading.Thread(target=self._serve, args=(client, accepted, number), daemon=True).start()
 
-    def _serve(self, client: socket.socket, accepted: float) -> None:
+    def _serve(self, client: socket.socket, accepted: float, number: int) -> None:
         reader = _Reader(client)
         start: float | None = accepted
         try:
@@ -109,6 +122,7 @@ class AwsTimer:
                 now = time.perf_counter()
                 with self._lock:
                     self._intervals.append([start, now])
+                    self._calls.append((start, now, number, _operation(head, headers)))
                 start = None
         except OSError:
             pass
@@ -163,6 +177,22 @@ class _Reader:
             if data is None:
                 return None
             out += data
+
+
+def _operation(head: bytes, headers: dict[bytes, bytes]) -> str:
+    """What a request asks AWS for: the JSON protocols' `X-Amz-Target` (`DynamoDB_20120810.GetItem`
+    -> `dynamodb GetItem`), else the service of its signature's scope and its method (S3: `s3 PUT`)
+    or, for SES's REST paths, method and path."""
+    target = headers.get(b"x-amz-target", b"").decode("latin-1")
+    if target:
+        service, _, op = target.partition(".")
+        return f"{service.split('_')[0].lower()} {op}"
+    scope = headers.get(b"authorization", b"").decode("latin-1").partition("Credential=")[2].split("/")
+    service = scope[3] if len(scope) > 3 else "?"
+    method, path = (head.split(b"\r\n", 1)[0].decode("latin-1").split(" ") + ["", ""])[:2]
+    if service == "s3":
+        return f"s3 {method}"
+    return f"{service} {method} {path.split('?')[0]}"
 
 
 def _headers(head: bytes) -> dict[bytes, bytes]:

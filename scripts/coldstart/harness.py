@@ -19,7 +19,7 @@ cold start ms, AWS calls and ms, own ms, the CPU time the process had used by it
 ratios to the hello-world, and whether every answer was a success. Targets: own ratio <= 1.5, bootstrap <= 8 MB. Exit status: 0 targets met, 3 not
 met, 1 a function failed to answer.
 
-Usage: harness.py [--runs N] [--functions a,b] [--no-build] [--moto URL] [--debug] [--show]
+Usage: harness.py [--runs N] [--functions a,b] [--no-build] [--moto URL] [--debug] [--show] [--calls]
                   [--arm64 [--qemu-sysroot DIR]]
 """
 
@@ -298,6 +298,9 @@ def run_once(name: str, command: list[str], env: dict[str, str], event: dict, ti
         "own_ms": total - aws_ms if total is not None else None,
         "cpu_ms": cpu,
         "calls": timer.calls(start, inv.done_at) if total is not None else 0,
+        # Each call as (ms from start to its request, ms moto took, connection, operation).
+        "call_log": [((a - start) * 1000, (b - a) * 1000, conn, op)
+                     for a, b, conn, op in timer.call_log(start, inv.done_at)] if total is not None else [],
         "outcome": inv.outcome or ("exited" if exited is not None else "timeout"),
         "body": inv.body[:400].decode("utf-8", "replace"),
     }
@@ -341,6 +344,9 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=30.0)
     ap.add_argument("--debug", action="store_true", help="measure target/debug binaries (checking the harness itself)")
     ap.add_argument("--show", action="store_true", help="print each function's last answer (first 400 bytes)")
+    ap.add_argument("--calls", action="store_true",
+                    help="print the AWS calls of each function's last cold start: when each was sent, how long "
+                         "moto took, on which connection, what it was")
     ap.add_argument("--arm64", action="store_true",
                     help="run the arm64 bootstraps (target/lambda, from scripts/build-lambdas) under qemu-aarch64: "
                          "checks that the binaries Lambda runs answer their first event; emulated times are not "
@@ -456,6 +462,18 @@ def main() -> int:
     if args.show:
         for name in order:
             print(f"--- {name}: {results[name][-1]['outcome']}: {results[name][-1]['body']}")
+    if args.calls:
+        for name in order:
+            if name == HELLO or not results[name]:
+                continue
+            log_ = results[name][-1]["call_log"]
+            conns = len({c for _a, _d, c, _op in log_})
+            print(f"--- {name}: {len(log_)} AWS calls on {conns} connections, last run "
+                  "(ms from start, ms moto took, connection, operation)")
+            first = {}
+            for at, took, conn, op in log_:
+                first.setdefault(conn, len(first) + 1)
+                print(f"  {at:7.1f} {took:6.1f}  #{first[conn]:<2} {op}")
     if not ok_all:
         return 1
     if args.arm64:

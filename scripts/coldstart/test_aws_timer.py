@@ -93,6 +93,26 @@ class AwsTimerTest(unittest.TestCase):
         self.assertEqual(_Upstream.connections, 6, "one upstream connection per call")
         self.assertEqual(self.timer.calls(start, end), 6)
 
+    def test_the_call_log_names_each_operation_and_its_connection(self) -> None:
+        start = time.perf_counter()
+        scope = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261123/us-east-1/{}/aws4_request, SignedHeaders=host"
+        first = http.client.HTTPConnection("127.0.0.1", self.timer.port)
+        first.request("POST", "/", body=b"{}", headers={"X-Amz-Target": "DynamoDB_20120810.GetItem"})
+        first.getresponse().read()
+        first.request("PUT", "/bucket/reports/a.json?x-id=PutObject", body=b"{}",
+                      headers={"Authorization": scope.format("s3")})
+        first.getresponse().read()
+        second = http.client.HTTPConnection("127.0.0.1", self.timer.port)
+        second.request("POST", "/v2/email/outbound-emails", body=b"{}", headers={"Authorization": scope.format("ses")})
+        second.getresponse().read()
+        first.close()
+        second.close()
+        log = self.timer.call_log(start, time.perf_counter())
+        self.assertEqual([(conn, op) for _a, _b, conn, op in log],
+                         [(1, "dynamodb GetItem"), (1, "s3 PUT"), (2, "ses POST /v2/email/outbound-emails")])
+        self.assertTrue(all(a <= b for a, b, _c, _op in log))
+        self.assertEqual(len(log), self.timer.calls(start, time.perf_counter()))
+
     def test_the_upstreams_time_is_counted_once_per_call(self) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.timer.port)
         start = time.perf_counter()
