@@ -60,6 +60,11 @@ impl Contact {
     pub fn account_key(&self) -> Option<AccountKey> {
         self.account.as_ref().map(AccountName::key)
     }
+
+    /// How pages, alerts and reports name the contact: their name, else their email.
+    pub fn display_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.email.to_string())
+    }
 }
 
 /// What a contact import or API upsert says about a contact. `None` fields leave the stored value.

@@ -26,7 +26,7 @@ use crate::context::Ctx;
 use crate::i18n;
 use crate::links;
 use crate::mail;
-use crate::model::{FollowUp, FollowUpStatus, Response, SurveyKind, WebhookDelivery};
+use crate::model::{Contact, FollowUp, FollowUpStatus, Response, SurveyKind, WebhookDelivery};
 use crate::nps::Category;
 use crate::ports::{MailError, Mailer, Store, StoreError};
 use crate::types::Locale;
@@ -221,7 +221,7 @@ pub async fn alert_mail<S: Store, M, A>(
     };
     let who = contact
         .as_ref()
-        .map(|c| c.name.clone().unwrap_or_else(|| c.email.to_string()))
+        .map(Contact::display_name)
         .unwrap_or_else(|| t("alert.someone"));
     let score = answer.score.to_string();
     let category = category_name(locale, answer.category());

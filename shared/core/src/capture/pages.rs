@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::{AnswerView, FollowUpView, FormProblem, UnsubscribeView};
 use crate::config::Config;
 use crate::i18n;
-use crate::model::{AnswerSource, FollowUpStatus};
+use crate::model::{AnswerSource, Contact, FollowUpStatus};
 use crate::nps::Category;
 use crate::types::{Email, Locale, Score};
 
@@ -463,7 +463,7 @@ pub fn follow_up_page(
     let who = view
         .contact
         .as_ref()
-        .map(|c| c.name.clone().unwrap_or_else(|| c.email.to_string()))
+        .map(Contact::display_name)
         .unwrap_or_else(|| t("followup.erased"));
     let response = view.response.as_ref();
     let score = response.map(|r| r.score).unwrap_or(f.score);

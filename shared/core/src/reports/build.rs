@@ -20,7 +20,7 @@ use super::metrics::{CountSummary, RollupTable};
 use super::periods::{Period, add_days, days_between, each_day};
 use super::themes::{ThemeFinder, Themes};
 use crate::config::Config;
-use crate::model::{Dimension, FollowUp, FollowUpStatus, ReportKind, Response};
+use crate::model::{Contact, Dimension, FollowUp, FollowUpStatus, ReportKind, Response};
 use crate::nps::{Category, Change, Direction, NpsStats, compare};
 use crate::ports::{Contacts, FollowUps, Responses, Rollups};
 use crate::types::{AccountKey, ContactId, Locale};
@@ -487,7 +487,7 @@ async fn daily<S: ReportStore>(store: &S, day: Date, today: Date) -> Result<Dail
             score: r.score.value(),
             category: r.category(),
             comment: r.comment.clone().filter(|c| !c.trim().is_empty()),
-            contact: contact.map(|c| c.name.clone().unwrap_or_else(|| c.email.to_string())),
+            contact: contact.map(Contact::display_name),
             email: contact.map(|c| c.email.to_string()),
             account: r.account.as_ref().map(|a| a.as_str().to_string()),
             touchpoint: r.touchpoint.as_ref().map(|t| t.as_str().to_string()),
@@ -501,7 +501,7 @@ async fn daily<S: ReportStore>(store: &S, day: Date, today: Date) -> Result<Dail
         fus.push(FollowUpLine {
             send_id: f.send_id.as_str().to_string(),
             score: f.score.value(),
-            contact: contact.map(|c| c.name.clone().unwrap_or_else(|| c.email.to_string())),
+            contact: contact.map(Contact::display_name),
             account: f.account.as_ref().map(|a| a.as_str().to_string()),
             opened_day: f.opened_day,
             age_days: days_between(f.opened_day, today).max(0),
