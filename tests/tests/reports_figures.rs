@@ -137,6 +137,34 @@ async fn weekly_figures_match_a_recount_from_the_answers() {
     assert!(w.comments.detractors.len() <= 5 && !w.comments.detractors.is_empty());
     assert!(w.comments.detractors.iter().all(|c| c.score <= 6));
     assert!(w.comments.promoters.iter().all(|c| c.score >= 9));
+    // Every day's comments are read (the days are read several at a time), and each list holds
+    // the most recent: by day, then by time of answer, newest first.
+    assert!(!w.comments.capped);
+    assert_eq!(w.comments.read as u64, comments);
+    let mut detractors: Vec<_> = f
+        .answers
+        .values()
+        .filter(|r| {
+            r.source == AnswerSource::Human
+                && r.day >= date(2026, 2, 23)
+                && r.day <= date(2026, 3, 1)
+                && r.score.value() <= 6
+                && r.comment.as_deref().is_some_and(|c| !c.trim().is_empty())
+        })
+        .collect();
+    detractors.sort_by_key(|r| std::cmp::Reverse((r.day, r.answered_at)));
+    let want: Vec<(jiff::civil::Date, String)> = detractors
+        .iter()
+        .take(5)
+        .map(|r| (r.day, r.comment.clone().unwrap()))
+        .collect();
+    let got: Vec<(jiff::civil::Date, String)> = w
+        .comments
+        .detractors
+        .iter()
+        .map(|c| (c.day, c.text.clone()))
+        .collect();
+    assert_eq!(got, want);
 
     let r = render(&report, &f.ctx.config, None).unwrap();
     assert!(r.html.contains(&format!("n = {}", p + a + d)), "n shown");
