@@ -105,17 +105,15 @@ async fn weekly_figures_match_a_recount_from_the_answers() {
             t.label
         );
     }
+    let week_answers = || {
+        f.answers
+            .values()
+            .filter(|r| r.day >= date(2026, 2, 23) && r.day <= date(2026, 3, 1))
+    };
     // The 0–10 distribution.
     for score in 0..=10u8 {
-        let want = f
-            .answers
-            .values()
-            .filter(|r| {
-                r.source == AnswerSource::Human
-                    && r.day >= date(2026, 2, 23)
-                    && r.day <= date(2026, 3, 1)
-                    && r.score.value() == score
-            })
+        let want = week_answers()
+            .filter(|r| r.source == AnswerSource::Human && r.score.value() == score)
             .count() as u64;
         assert_eq!(
             w.week.counts.histogram[score as usize], want,
@@ -123,14 +121,8 @@ async fn weekly_figures_match_a_recount_from_the_answers() {
         );
     }
     // Flagged answers are left out, and said so.
-    let flagged = f
-        .answers
-        .values()
-        .filter(|r| {
-            r.source == AnswerSource::Automated
-                && r.day >= date(2026, 2, 23)
-                && r.day <= date(2026, 3, 1)
-        })
+    let flagged = week_answers()
+        .filter(|r| r.source == AnswerSource::Automated)
         .count() as u64;
     assert_eq!(w.week.counts.flagged, flagged);
     // Comments by category: at most max_comments (5) each, the right category.
@@ -141,13 +133,9 @@ async fn weekly_figures_match_a_recount_from_the_answers() {
     // the most recent: by day, then by time of answer, newest first.
     assert!(!w.comments.capped);
     assert_eq!(w.comments.read as u64, comments);
-    let mut detractors: Vec<_> = f
-        .answers
-        .values()
+    let mut detractors: Vec<_> = week_answers()
         .filter(|r| {
             r.source == AnswerSource::Human
-                && r.day >= date(2026, 2, 23)
-                && r.day <= date(2026, 3, 1)
                 && r.score.value() <= 6
                 && r.comment.as_deref().is_some_and(|c| !c.trim().is_empty())
         })
