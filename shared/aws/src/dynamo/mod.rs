@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
+use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -35,6 +36,9 @@ pub const MAX_BATCH_GET_KEYS: usize = 100;
 
 /// How often one batch of keys is asked for while DynamoDB leaves some unprocessed.
 const BATCH_GET_ATTEMPTS: u32 = 8;
+
+/// `BatchGetItem` requests of one read in flight at most (each on its own connection).
+const BATCH_GETS_AT_ONCE: usize = 8;
 
 /// The DynamoDB adapter of every store port. Cheap to clone (the SDK client is shared).
 #[derive(Clone)]
@@ -385,8 +389,9 @@ impl DynamoStore {
     }
 
     /// The items of `keys` that exist (strongly consistent), in no particular order: one
-    /// `BatchGetItem` per [`MAX_BATCH_GET_KEYS`] distinct keys, the chunks read concurrently, and
-    /// keys DynamoDB leaves unprocessed (throttling, its 16 MB answer limit) asked for again.
+    /// `BatchGetItem` per [`MAX_BATCH_GET_KEYS`] distinct keys, up to [`BATCH_GETS_AT_ONCE`] of them
+    /// in flight, and keys DynamoDB leaves unprocessed (throttling, its 16 MB answer limit) asked
+    /// for again.
     pub(crate) async fn batch_get(&self, keys: &[Key]) -> StoreResult<Vec<Item>> {
         let mut distinct: Vec<&Key> = Vec::with_capacity(keys.len());
         let mut seen = std::collections::HashSet::new();
@@ -395,10 +400,15 @@ impl DynamoStore {
                 distinct.push(k);
             }
         }
-        let chunks = distinct
+        let requests: Vec<Vec<Item>> = distinct
             .chunks(MAX_BATCH_GET_KEYS)
-            .map(|chunk| self.batch_get_chunk(chunk.iter().map(|k| key_map(k)).collect()));
-        let lists = futures::future::try_join_all(chunks).await?;
+            .map(|chunk| chunk.iter().map(|k| key_map(k)).collect())
+            .collect();
+        let lists: Vec<Vec<Item>> = futures::stream::iter(requests)
+            .map(|keys| self.batch_get_chunk(keys))
+            .buffer_unordered(BATCH_GETS_AT_ONCE)
+            .try_collect()
+            .await?;
         Ok(lists.into_iter().flatten().collect())
     }
 
