@@ -37,8 +37,9 @@ pub const MAX_BATCH_GET_KEYS: usize = 100;
 /// How often one batch of keys is asked for while DynamoDB leaves some unprocessed.
 const BATCH_GET_ATTEMPTS: u32 = 8;
 
-/// `BatchGetItem` requests of one read in flight at most (each on its own connection).
-const BATCH_GETS_AT_ONCE: usize = 8;
+/// Requests of one read in flight at most (each on its own connection): the chunks of a batch
+/// read, the months of a rollup range.
+pub(crate) const REQUESTS_AT_ONCE: usize = 8;
 
 /// The DynamoDB adapter of every store port. Cheap to clone (the SDK client is shared).
 #[derive(Clone)]
@@ -389,7 +390,7 @@ impl DynamoStore {
     }
 
     /// The items of `keys` that exist (strongly consistent), in no particular order: one
-    /// `BatchGetItem` per [`MAX_BATCH_GET_KEYS`] distinct keys, up to [`BATCH_GETS_AT_ONCE`] of them
+    /// `BatchGetItem` per [`MAX_BATCH_GET_KEYS`] distinct keys, up to [`REQUESTS_AT_ONCE`] of them
     /// in flight, and keys DynamoDB leaves unprocessed (throttling, its 16 MB answer limit) asked
     /// for again.
     pub(crate) async fn batch_get(&self, keys: &[Key]) -> StoreResult<Vec<Item>> {
@@ -406,7 +407,7 @@ impl DynamoStore {
             .collect();
         let lists: Vec<Vec<Item>> = futures::stream::iter(requests)
             .map(|keys| self.batch_get_chunk(keys))
-            .buffer_unordered(BATCH_GETS_AT_ONCE)
+            .buffer_unordered(REQUESTS_AT_ONCE)
             .try_collect()
             .await?;
         Ok(lists.into_iter().flatten().collect())
