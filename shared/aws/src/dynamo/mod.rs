@@ -38,7 +38,7 @@ pub const MAX_BATCH_GET_KEYS: usize = 100;
 const BATCH_GET_ATTEMPTS: u32 = 8;
 
 /// Requests of one read in flight at most (each on its own connection): the chunks of a batch
-/// read, the months of a rollup range.
+/// read, the partitions of [`DynamoStore::query_each`].
 pub(crate) const REQUESTS_AT_ONCE: usize = 8;
 
 /// The DynamoDB adapter of every store port. Cheap to clone (the SDK client is shared).
@@ -361,6 +361,16 @@ impl DynamoStore {
             out.truncate(l);
         }
         Ok(out)
+    }
+
+    /// Runs `queries`, up to [`REQUESTS_AT_ONCE`] in flight, and returns each one's items in the
+    /// order of `queries` (slot buckets, months, due-queue shards: independent partitions).
+    pub(crate) async fn query_each(&self, queries: Vec<QuerySpec>) -> StoreResult<Vec<Vec<Item>>> {
+        futures::stream::iter(queries)
+            .map(|q| async move { self.query(&q).await })
+            .buffered(REQUESTS_AT_ONCE)
+            .try_collect()
+            .await
     }
 
     /// Runs `q` and decodes every item as a record.

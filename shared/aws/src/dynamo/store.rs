@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
-use futures::{StreamExt, TryStreamExt};
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 
@@ -243,14 +242,18 @@ impl Contacts for DynamoStore {
     }
 
     async fn contacts_in_slots(&self, from: u16, to: u16) -> StoreResult<Vec<Contact>> {
-        // One query per slot bucket, sent together (a day's slice spans 2-3 buckets) and kept in
+        // One query per slot bucket (a day's slice of a 90-day cycle spans 2-3), together, in
         // bucket order, which is slot order.
-        let queries = keys::slot_ranges(from, to).into_iter().map(|(pk, lo, hi)| {
-            let q = QuerySpec::index(GSI1, pk, SortKey::Between(lo, hi));
-            async move { self.query_records::<Contact>(&q).await }
-        });
-        let lists = futures::future::try_join_all(queries).await?;
-        Ok(lists.into_iter().flatten().collect())
+        let queries = keys::slot_ranges(from, to)
+            .into_iter()
+            .map(|(pk, lo, hi)| QuerySpec::index(GSI1, pk, SortKey::Between(lo, hi)))
+            .collect();
+        self.query_each(queries)
+            .await?
+            .into_iter()
+            .flatten()
+            .map(from_record_item)
+            .collect()
     }
 
     async fn contacts_of_account(&self, account: &AccountKey) -> StoreResult<Vec<Contact>> {
@@ -304,6 +307,9 @@ fn index_sort_key(item: &Item, attr: &str) -> String {
     }
 }
 
+// A due queue's shards are all queried at once.
+const _: () = assert!(keys::DUE_SHARDS as usize <= super::REQUESTS_AT_ONCE);
+
 impl DynamoStore {
     /// Queries every shard of a due queue (`pk(shard)`) for entries at or before `until`,
     /// concurrently, and keeps the earliest `limit`.
@@ -317,11 +323,16 @@ impl DynamoStore {
             return Ok(Vec::new());
         }
         let bound = keys::until_bound(until);
-        let queries = (0..keys::DUE_SHARDS).map(|shard| {
-            let q =
-                QuerySpec::index(GSI1, pk(shard), SortKey::LessThan(bound.clone())).limit(limit);
-            async move {
-                let items = self.query(&q).await?;
+        let queries = (0..keys::DUE_SHARDS)
+            .map(|shard| {
+                QuerySpec::index(GSI1, pk(shard), SortKey::LessThan(bound.clone())).limit(limit)
+            })
+            .collect();
+        let lists = self
+            .query_each(queries)
+            .await?
+            .into_iter()
+            .map(|items| {
                 items
                     .into_iter()
                     .map(|item| {
@@ -329,9 +340,8 @@ impl DynamoStore {
                         from_record_item::<T>(item).map(|r| (k, r))
                     })
                     .collect::<StoreResult<Vec<_>>>()
-            }
-        });
-        let lists = futures::future::try_join_all(queries).await?;
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(first_in_order(lists, limit))
     }
 }
@@ -563,16 +573,12 @@ impl Responses for DynamoStore {
 
 impl Rollups for DynamoStore {
     async fn rollups(&self, from: Date, to: Date) -> StoreResult<Vec<Rollup>> {
-        // One query per month (a quarterly report's range is 15), a few in flight, in month order.
-        let months: Vec<Vec<Item>> =
-            futures::stream::iter(keys::day_ranges(from, to, keys::rollup_pk))
-                .map(|(pk, lo, hi)| async move {
-                    self.query(&QuerySpec::table(pk, SortKey::Between(lo, hi)))
-                        .await
-                })
-                .buffered(super::REQUESTS_AT_ONCE)
-                .try_collect()
-                .await?;
+        // One query per month (a quarterly report's range is 15), together, in month order.
+        let queries = keys::day_ranges(from, to, keys::rollup_pk)
+            .into_iter()
+            .map(|(pk, lo, hi)| QuerySpec::table(pk, SortKey::Between(lo, hi)))
+            .collect();
+        let months = self.query_each(queries).await?;
         months.iter().flatten().map(rollup_from_item).collect()
     }
 
