@@ -1,20 +1,25 @@
-//! `pulso contacts import|export|erase` and `pulso responses export`: the operator's contact tools
-//! over the local store. Exports never scan: contacts are read a range of slots at a time, answers a
-//! day at a time; every cell goes through `csv_safe`.
+//! `pulso contacts import|export|erase` and `pulso responses export`: the operator's contact tools.
+//! They work on the local store, or with `store.kind = "aws"` on the deployment's DynamoDB table
+//! (AWS credentials from the environment, as for `pulso keys`), through the same core functions.
+//! Exports never scan: contacts are read a range of slots at a time, answers a day at a time; every
+//! cell goes through `csv_safe`.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use jiff::Timestamp;
 use jiff::civil::Date;
+use pulso_core::Config;
+use pulso_core::config::StoreKind;
 use pulso_core::contacts::{self, ContactsExport, ImportError, ResponsesExport};
 use pulso_core::model::{Contact, Dimension, Response, SLOTS};
-use pulso_core::ports::{Contacts, Responses, Rollups};
+use pulso_core::ports::{Contacts, FollowUps, Ids, Responses, Rollups, Sends, Suppressions};
 use pulso_core::types::{ContactId, Email};
 
 use crate::Cli;
-use crate::app::{self, LocalCtx};
+use crate::app;
 
 /// Slots read per query while exporting contacts.
 const SLOT_BATCH: u16 = 500;
@@ -58,25 +63,81 @@ pub enum ResponsesCommand {
     },
 }
 
-pub async fn run_contacts(cli: &Cli, command: &ContactsCommand) -> anyhow::Result<()> {
-    let ctx = app::open(cli)?;
-    match command {
-        ContactsCommand::Import { file } => import(&ctx, file).await,
-        ContactsCommand::Export { out } => export_contacts(&ctx, out.as_deref()).await,
-        ContactsCommand::Erase { email } => erase(&ctx, email).await,
+/// What the contact commands work on: a store (the local one or the deployed table), the
+/// configuration, fresh ids and the time of the command.
+struct Target<'a, S> {
+    store: &'a S,
+    config: &'a Config,
+    ids: &'a dyn Ids,
+    now: Timestamp,
+}
+
+impl<S> Target<'_, S> {
+    /// Today in the company's time zone.
+    fn today(&self) -> Date {
+        pulso_core::time::local_day(self.now, &self.config.company.time_zone.tz())
     }
 }
 
+/// Every port a contact command uses.
+trait OperatorStore: Contacts + Sends + Responses + FollowUps + Suppressions + Rollups {}
+impl<S: Contacts + Sends + Responses + FollowUps + Suppressions + Rollups> OperatorStore for S {}
+
+pub async fn run_contacts(cli: &Cli, command: &ContactsCommand) -> anyhow::Result<()> {
+    on_configured_store(cli, Command::Contacts(command)).await
+}
+
 pub async fn run_responses(cli: &Cli, command: &ResponsesCommand) -> anyhow::Result<()> {
-    let ctx = app::open(cli)?;
-    match command {
-        ResponsesCommand::Export { out, from, to } => {
-            export_responses(&ctx, out.as_deref(), *from, *to).await
+    on_configured_store(cli, Command::Responses(command)).await
+}
+
+enum Command<'a> {
+    Contacts(&'a ContactsCommand),
+    Responses(&'a ResponsesCommand),
+}
+
+/// Runs `command` on the store the configuration names: the local data directory, or the
+/// deployed table (nothing local is opened then).
+async fn on_configured_store(cli: &Cli, command: Command<'_>) -> anyhow::Result<()> {
+    let config = app::load_config(cli)?;
+    match config.store.kind {
+        StoreKind::Local => {
+            let ctx = app::open(cli)?;
+            let target = Target {
+                store: &ctx.store,
+                config: &ctx.config,
+                ids: ctx.ids.as_ref(),
+                now: ctx.now(),
+            };
+            on_store(&target, command).await
+        }
+        StoreKind::Aws => {
+            let store = pulso_events::keys::deployed_store(&config).await;
+            let target = Target {
+                store: &store,
+                config: &config,
+                ids: &pulso_local::RandomIds,
+                now: Timestamp::now(),
+            };
+            on_store(&target, command).await
         }
     }
 }
 
-async fn import(ctx: &LocalCtx, path: &Path) -> anyhow::Result<()> {
+async fn on_store<S: OperatorStore>(t: &Target<'_, S>, command: Command<'_>) -> anyhow::Result<()> {
+    match command {
+        Command::Contacts(ContactsCommand::Import { file }) => import(t, file).await,
+        Command::Contacts(ContactsCommand::Export { out }) => {
+            export_contacts(t, out.as_deref()).await
+        }
+        Command::Contacts(ContactsCommand::Erase { email }) => erase(t, email).await,
+        Command::Responses(ResponsesCommand::Export { out, from, to }) => {
+            export_responses(t, out.as_deref(), *from, *to).await
+        }
+    }
+}
+
+async fn import<S: Contacts>(t: &Target<'_, S>, path: &Path) -> anyhow::Result<()> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -95,10 +156,10 @@ async fn import(ctx: &LocalCtx, path: &Path) -> anyhow::Result<()> {
         indicatif::ProgressBar::hidden()
     };
     let result = contacts::import(
-        &ctx.store,
-        ctx.ids.as_ref(),
-        ctx.now(),
-        ctx.config.company.default_locale,
+        t.store,
+        t.ids,
+        t.now,
+        t.config.company.default_locale,
         std::io::BufReader::with_capacity(64 * 1024, file),
         |bytes| bar.set_position(bytes),
     )
@@ -176,23 +237,23 @@ impl Output {
 }
 
 /// Calls `f` with each batch of contacts, `SLOT_BATCH` slots at a time: queries, never a scan.
-async fn for_each_contact_batch(
-    ctx: &LocalCtx,
+async fn for_each_contact_batch<S: Contacts>(
+    t: &Target<'_, S>,
     mut f: impl FnMut(Vec<Contact>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let mut from = 0u16;
     while from < SLOTS {
         let to = from.saturating_add(SLOT_BATCH).min(SLOTS);
-        f(ctx.store.contacts_in_slots(from, to).await?)?;
+        f(t.store.contacts_in_slots(from, to).await?)?;
         from = to;
     }
     Ok(())
 }
 
-async fn export_contacts(ctx: &LocalCtx, out: Option<&Path>) -> anyhow::Result<()> {
+async fn export_contacts<S: Contacts>(t: &Target<'_, S>, out: Option<&Path>) -> anyhow::Result<()> {
     // First pass: the segment columns (every attribute any contact has).
     let mut names = std::collections::BTreeSet::new();
-    for_each_contact_batch(ctx, |batch| {
+    for_each_contact_batch(t, |batch| {
         for c in &batch {
             for (k, _) in c.attributes.iter() {
                 names.insert(k.to_string());
@@ -205,7 +266,7 @@ async fn export_contacts(ctx: &LocalCtx, out: Option<&Path>) -> anyhow::Result<(
     let mut output = Output::open(out)?;
     output.row(export.header())?;
     let mut n = 0u64;
-    for_each_contact_batch(ctx, |batch| {
+    for_each_contact_batch(t, |batch| {
         for c in &batch {
             output.row(export.row(c))?;
             n += 1;
@@ -220,9 +281,9 @@ async fn export_contacts(ctx: &LocalCtx, out: Option<&Path>) -> anyhow::Result<(
     Ok(())
 }
 
-async fn erase(ctx: &LocalCtx, raw: &str) -> anyhow::Result<()> {
+async fn erase<S: OperatorStore>(t: &Target<'_, S>, raw: &str) -> anyhow::Result<()> {
     let email = Email::parse(raw).context("not an email address")?;
-    let erased = contacts::erase(&ctx.store, &email, ctx.now()).await?;
+    let erased = contacts::erase(t.store, &email, t.now).await?;
     match erased.contact {
         Some(id) => println!(
             "Erased contact {id}: {} sends deleted, {} answers and {} follow-ups anonymised \
@@ -239,9 +300,9 @@ async fn erase(ctx: &LocalCtx, raw: &str) -> anyhow::Result<()> {
 }
 
 /// The days answers were counted on, from the overall rollups (one query).
-async fn answer_days(ctx: &LocalCtx, to: Date) -> anyhow::Result<Option<Date>> {
+async fn answer_days<S: Rollups>(t: &Target<'_, S>, to: Date) -> anyhow::Result<Option<Date>> {
     let first = jiff::civil::date(2000, 1, 1);
-    let rollups = ctx.store.rollups(first, to).await?;
+    let rollups = t.store.rollups(first, to).await?;
     Ok(rollups
         .iter()
         .filter(|r| r.dimension == Dimension::All)
@@ -250,16 +311,16 @@ async fn answer_days(ctx: &LocalCtx, to: Date) -> anyhow::Result<Option<Date>> {
         .min())
 }
 
-async fn export_responses(
-    ctx: &LocalCtx,
+async fn export_responses<S: Contacts + Responses + Rollups>(
+    t: &Target<'_, S>,
     out: Option<&Path>,
     from: Option<Date>,
     to: Option<Date>,
 ) -> anyhow::Result<()> {
-    let to = to.unwrap_or_else(|| ctx.today());
+    let to = to.unwrap_or_else(|| t.today());
     let from = match from {
         Some(d) => d,
-        None => answer_days(ctx, to).await?.unwrap_or(to),
+        None => answer_days(t, to).await?.unwrap_or(to),
     };
     if from > to {
         anyhow::bail!("--from {from} is after --to {to}");
@@ -271,7 +332,7 @@ async fn export_responses(
     // First pass: the segment columns.
     let mut names = std::collections::BTreeSet::new();
     for day in &days {
-        for r in ctx.store.responses_of_day(*day).await? {
+        for r in t.store.responses_of_day(*day).await? {
             for (k, _) in r.attributes.iter() {
                 names.insert(k.to_string());
             }
@@ -280,23 +341,33 @@ async fn export_responses(
     let export = ResponsesExport::new(names.into_iter().collect());
     let mut output = Output::open(out)?;
     output.row(export.header())?;
+    // Each contact is read once, a day's new ones together (one batch on DynamoDB); an erased
+    // contact's answers have no email.
     let mut emails: HashMap<ContactId, Option<Email>> = HashMap::new();
     let mut n = 0u64;
     for day in &days {
-        let mut answers: Vec<Response> = ctx.store.responses_of_day(*day).await?;
+        let mut answers: Vec<Response> = t.store.responses_of_day(*day).await?;
         // Oldest first reads best in a spreadsheet.
         answers.reverse();
+        let mut unknown: Vec<ContactId> = answers
+            .iter()
+            .filter_map(|r| r.contact_id.clone())
+            .filter(|id| !emails.contains_key(id))
+            .collect();
+        unknown.sort();
+        unknown.dedup();
+        if !unknown.is_empty() {
+            let mut found = t.store.contacts_by_id(&unknown).await?;
+            for id in unknown {
+                let email = found.remove(&id).map(|c| c.email);
+                emails.insert(id, email);
+            }
+        }
         for r in &answers {
-            let email = match &r.contact_id {
-                None => None,
-                Some(id) => {
-                    if !emails.contains_key(id) {
-                        let e = ctx.store.contact(id).await?.map(|c| c.email);
-                        emails.insert(id.clone(), e);
-                    }
-                    emails.get(id).cloned().flatten()
-                }
-            };
+            let email = r
+                .contact_id
+                .as_ref()
+                .and_then(|id| emails.get(id).cloned().flatten());
             output.row(export.row(r, email.as_ref()))?;
             n += 1;
         }

@@ -37,10 +37,11 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Serve the capture pages and the events API on localhost, so outbox links work.
     Serve(cmd_serve::ServeArgs),
-    /// Import, export and erase contacts.
+    /// Import, export and erase contacts (the local store, or with PULSO__STORE__KIND=aws the
+    /// deployed table).
     #[command(subcommand)]
     Contacts(cmd_contacts::ContactsCommand),
-    /// Export answers.
+    /// Export answers (the local store, or with PULSO__STORE__KIND=aws the deployed table).
     #[command(subcommand)]
     Responses(cmd_contacts::ResponsesCommand),
     /// Run a scheduled function once, at a time of your choosing.
