@@ -56,11 +56,16 @@ async fn the_weekly_schedule_runs_once_on_dynamodb_s3_and_ses() -> anyhow::Resul
     let store = aws::fresh_table().await?;
     let archive = aws::fresh_bucket().await?;
     let mailer = aws::ses_mailer("acme.example", None).await?;
+    // moto keeps every message it was sent while it runs: a recipient of this run's own tells
+    // this run's emails from an earlier run's against the same server.
+    let team = aws::unique("team").to_lowercase() + "@acme.example";
     let config = Config::load(
-        "[company]\nname = \"Acme\"\ntime_zone = \"Europe/Madrid\"\n\
-         [email]\nfrom = \"Acme <nps@acme.example>\"\n\
-         [links]\nbase_url = \"https://nps.acme.example\"\n\
-         [audiences.weekly]\nrecipients = [\"team@acme.example\"]\n",
+        &format!(
+            "[company]\nname = \"Acme\"\ntime_zone = \"Europe/Madrid\"\n\
+             [email]\nfrom = \"Acme <nps@acme.example>\"\n\
+             [links]\nbase_url = \"https://nps.acme.example\"\n\
+             [audiences.weekly]\nrecipients = [\"{team}\"]\n"
+        ),
         Vec::<(String, String)>::new(),
     )?;
     let clock = FixedClock::at("2026-03-02T07:00:00Z".parse()?);
@@ -120,7 +125,7 @@ async fn the_weekly_schedule_runs_once_on_dynamodb_s3_and_ses() -> anyhow::Resul
         .await?
         .into_iter()
         .filter(|m| m.raw.contains("report.weekly.2026-W09@acme.example"))
-        .filter(|m| m.destinations.iter().any(|d| d == "team@acme.example"))
+        .filter(|m| m.destinations.iter().any(|d| *d == team))
         .collect();
     assert_eq!(sent.len(), 1, "one email for the period");
     let msg = mail_parser::MessageParser::default()
