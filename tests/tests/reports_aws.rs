@@ -125,7 +125,7 @@ async fn the_weekly_schedule_runs_once_on_dynamodb_s3_and_ses() -> anyhow::Resul
         .await?
         .into_iter()
         .filter(|m| m.raw.contains("report.weekly.2026-W09@acme.example"))
-        .filter(|m| m.destinations.iter().any(|d| *d == team))
+        .filter(|m| m.destinations.contains(&team))
         .collect();
     assert_eq!(sent.len(), 1, "one email for the period");
     let msg = mail_parser::MessageParser::default()
