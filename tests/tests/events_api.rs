@@ -1,6 +1,6 @@
 //! The events API over HTTP on loopback: authentication, malformed bodies (400 naming the field,
 //! nothing written), unknown contacts created, the delay respected, idempotency per event, contact
-//! upserts and the metrics query.
+//! upserts, erasure on request and the metrics query.
 
 mod dispatch_support;
 
@@ -9,7 +9,9 @@ use std::sync::Arc;
 use dispatch_support::*;
 use pulso_core::Ctx;
 use pulso_core::model::{Counts, Dimension, Rollup, SendStatus};
-use pulso_core::ports::{ApiKeys, Clock, Contacts, FixedClock, Rollups, Sends, SequentialIds};
+use pulso_core::ports::{
+    ApiKeys, Clock, Contacts, FixedClock, Rollups, Sends, SequentialIds, Suppressions,
+};
 use pulso_core::types::Email;
 use pulso_local::{DirArchive, SqliteStore};
 use serde_json::{Value, json};
@@ -374,6 +376,127 @@ async fn contacts_are_upserted_one_or_many_and_a_bad_batch_writes_nothing() {
 }
 
 #[tokio::test]
+async fn a_person_is_erased_on_request_and_no_one_else() {
+    let api = api("").await;
+    let (status, json) = api.post("/v1/events", event_body().to_string()).await;
+    assert_eq!(status, 202, "{json}");
+    let id = json["contact_id"].as_str().unwrap().to_string();
+    let (status, _) = api
+        .post(
+            "/v1/contacts",
+            json!({"email": "other@example.com"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let new = Email::parse("new@example.com").unwrap();
+    let contact = api.store.contact_by_email(&new).await.unwrap().unwrap();
+    assert_eq!(contact.id.as_str(), id);
+    assert_eq!(
+        api.store.sends_of_contact(&contact.id).await.unwrap().len(),
+        1
+    );
+
+    // Refused without a key, or with a body that is not one valid address: nothing erased.
+    let erase = json!({"email": "New@Example.com"}).to_string();
+    let (status, _) = api
+        .post_with("/v1/contacts/erase", None, erase.clone())
+        .await;
+    assert_eq!(status, 401);
+    for (body, field) in [
+        (json!({"email": "not an address"}), "email"),
+        (json!({}), "email"),
+        (
+            json!({"email": "new@example.com", "reason": "asked"}),
+            "reason",
+        ),
+    ] {
+        let (status, json) = api.post("/v1/contacts/erase", body.to_string()).await;
+        assert_eq!(
+            (status, json["field"].as_str()),
+            (400, Some(field)),
+            "{json}"
+        );
+    }
+    assert!(!api.no_contact("new@example.com").await);
+    assert!(api.store.suppression(&new.hash()).await.unwrap().is_none());
+
+    // What the erasure logs, at every level: who asked and whom, never the address.
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(logs.clone())
+        .finish();
+    let (status, json) = {
+        let _guard = tracing::subscriber::set_default(subscriber);
+        api.post("/v1/contacts/erase", erase.clone()).await
+    };
+    let logged = logs.text();
+    assert!(logged.contains("erased on request"), "{logged}");
+    assert!(
+        logged.contains(&id) && logged.contains("pulso_2a2a2a2a"),
+        "{logged}"
+    );
+    assert!(
+        !logged.to_lowercase().contains("new@example.com"),
+        "{logged}"
+    );
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["erased"], true);
+    assert_eq!(json["contact_id"], id.as_str());
+    assert_eq!(json["sends_deleted"], 1);
+    assert_eq!(json["suppressed"], true);
+    assert!(!json.to_string().contains("new@example.com"), "{json}");
+    assert!(api.no_contact("new@example.com").await);
+    assert!(
+        api.store
+            .sends_of_contact(&contact.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let s = api.store.suppression(&new.hash()).await.unwrap();
+    assert!(s.is_some_and(|s| s.suppresses()));
+    assert!(
+        !api.no_contact("other@example.com").await,
+        "only that person"
+    );
+
+    // Again, or for an address never seen: nothing more to erase, the address suppressed.
+    let (status, json) = api.post("/v1/contacts/erase", erase).await;
+    assert_eq!(
+        (status, json["erased"].as_bool()),
+        (200, Some(false)),
+        "{json}"
+    );
+    let (status, json) = api
+        .post(
+            "/v1/contacts/erase",
+            json!({"email": "never@example.com"}).to_string(),
+        )
+        .await;
+    assert_eq!(
+        (status, json["erased"].as_bool()),
+        (200, Some(false)),
+        "{json}"
+    );
+    let never = Email::parse("never@example.com").unwrap();
+    assert!(
+        api.store
+            .suppression(&never.hash())
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // A later event naming the erased address surveys no one.
+    let mut later = event_body();
+    later["event_id"] = json!("T-2");
+    let (_, json) = api.post("/v1/events", later.to_string()).await;
+    assert_eq!(json["status"], "skipped", "{json}");
+}
+
+#[tokio::test]
 async fn a_batch_over_the_limit_is_refused_whole_and_one_at_the_limit_is_taken() {
     let api = api("").await;
     let batch = |n: usize| {
@@ -428,4 +551,33 @@ async fn metrics_answer_from_the_rollups() {
     let (status, json) = api.get("/v1/metrics?interval=hourly").await;
     assert_eq!(status, 400);
     assert_eq!(json["field"], "interval");
+}
+
+/// Log output kept in memory (the tests' runtime is one thread, so the server's logs land here).
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }

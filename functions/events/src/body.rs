@@ -271,6 +271,15 @@ pub fn contacts(bytes: &[u8]) -> Result<(Vec<ContactInput>, bool), BodyError> {
     }
 }
 
+/// Reads a `POST /v1/contacts/erase` body: `{"email": "…"}`, nothing else.
+pub fn erasure(bytes: &[u8]) -> Result<Email, BodyError> {
+    let value = json(bytes)?;
+    let obj = object(&value, "")?;
+    check_fields(obj, "", &["email"])?;
+    let email = opt_str(obj, "", "email")?.ok_or_else(|| field("email", "is required"))?;
+    Email::parse(email).map_err(|e| field("email", e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,5 +388,29 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(contacts(br#"{"contacts":[]}"#).is_err());
+    }
+
+    #[test]
+    fn an_erasure_names_one_valid_address_and_nothing_else() {
+        assert_eq!(
+            erasure(br#"{"email":" Ana@Example.com "}"#)
+                .unwrap()
+                .as_str(),
+            "ana@example.com"
+        );
+        for (body, at) in [
+            (&br#"{}"#[..], "email"),
+            (br#"{"email":null}"#, "email"),
+            (br#"{"email":"not an address"}"#, "email"),
+            (br#"{"email":42}"#, "email"),
+            (br#"{"email":"ana@example.com","name":"Ana"}"#, "name"),
+        ] {
+            match erasure(body) {
+                Err(BodyError::Field { field, .. }) => assert_eq!(field, at, "{body:?}"),
+                other => panic!("{body:?}: expected a field error, got {other:?}"),
+            }
+        }
+        assert!(matches!(erasure(b"[1]"), Err(BodyError::Json(_))));
+        assert!(matches!(erasure(b"{"), Err(BodyError::Json(_))));
     }
 }

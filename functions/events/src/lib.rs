@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `POST /v1/events` | a transactional event: creates the contact if unknown, schedules its survey after the delay (idempotent per `event_id`) |
 //! | `POST /v1/contacts` | upserts one contact or a batch |
+//! | `POST /v1/contacts/erase` | forgets a person on request (`pulso_core::contacts::erase`) |
 //! | `GET /v1/metrics` | NPS, n, margin and counts for a period and segment, with a trend |
 //!
 //! Every route needs `Authorization: Bearer <API key>` (keys are stored hashed; see [`keys`]).
@@ -16,7 +17,6 @@ pub mod keys;
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, RawQuery, Request, State};
@@ -24,6 +24,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Json};
 use pulso_core::Ctx;
 use pulso_core::contacts::{self, ContactError, UpsertOutcome};
 use pulso_core::dispatch::schedule_event;
@@ -149,7 +150,7 @@ async fn json_errors(response: Response) -> Response {
         StatusCode::NOT_FOUND => ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
-            "no such route: POST /v1/events, POST /v1/contacts or GET /v1/metrics",
+            "no such route: POST /v1/events, POST /v1/contacts, POST /v1/contacts/erase or GET /v1/metrics",
         )
         .into_response(),
         StatusCode::METHOD_NOT_ALLOWED => {
@@ -205,6 +206,7 @@ where
     axum::Router::new()
         .route("/v1/events", post(post_event::<S, M, A>))
         .route("/v1/contacts", post(post_contacts::<S, M, A>))
+        .route("/v1/contacts/erase", post(post_erase::<S, M, A>))
         .route("/v1/metrics", get(get_metrics::<S, M, A>))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -215,6 +217,10 @@ where
         .layer(middleware::map_response(json_errors))
         .with_state(state)
 }
+
+/// The prefix of the API key a request came with (never the key): who asked, in the logs.
+#[derive(Debug, Clone)]
+struct KeyPrefix(String);
 
 async fn require_key<S, M, A>(
     State(ctx): State<Shared<S, M, A>>,
@@ -233,6 +239,8 @@ where
     match keys::authenticate(&ctx.store, auth).await {
         Ok(key) => {
             tracing::debug!(key = %key.prefix, "API request");
+            let mut request = request;
+            request.extensions_mut().insert(KeyPrefix(key.prefix));
             next.run(request).await
         }
         Err(keys::AuthError::Store(e)) => ApiError::from(e).into_response(),
@@ -324,6 +332,42 @@ where
     } else {
         results.pop().unwrap_or_default()
     };
+    Ok((StatusCode::OK, Json(body)).into_response())
+}
+
+/// Forgets the person whose address the body names: suppressed first (as a hash), answers and
+/// follow-ups anonymised, sends and contact deleted. Idempotent: a repeat (or an address never
+/// seen) finds nothing more to erase and still answers 200. Logs the contact's id and the asking
+/// key's prefix, never the address.
+async fn post_erase<S, M, A>(
+    State(ctx): State<Shared<S, M, A>>,
+    key: Option<Extension<KeyPrefix>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError>
+where
+    S: Store + Send + Sync,
+    M: Mailer + 'static,
+    A: Archive + 'static,
+{
+    let bytes = read_body(body)?;
+    let email = body::erasure(&bytes)?;
+    let erased = contacts::erase(&ctx.store, &email, ctx.now()).await?;
+    tracing::info!(
+        key = key.as_ref().map(|Extension(k)| k.0.as_str()),
+        contact = erased.contact.as_ref().map(|c| c.as_str()),
+        sends = erased.sends,
+        responses = erased.responses,
+        follow_ups = erased.follow_ups,
+        "erased on request"
+    );
+    let body = json!({
+        "erased": erased.contact.is_some(),
+        "contact_id": erased.contact,
+        "sends_deleted": erased.sends,
+        "responses_anonymised": erased.responses,
+        "follow_ups_anonymised": erased.follow_ups,
+        "suppressed": true,
+    });
     Ok((StatusCode::OK, Json(body)).into_response())
 }
 
