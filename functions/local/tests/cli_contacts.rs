@@ -2,19 +2,16 @@
 //! rows by line and skip them, a second import changes nothing, exports are formula-safe, erasure
 //! forgets the person. Each test runs in its own data directory.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use pulso_core::model::{AnswerSource, Response, SurveyKind};
 use pulso_core::ports::{Contacts, Responses, Suppressions};
 use pulso_core::types::{Attributes, ContactId, Email, Locale, Score, SendId};
 use pulso_local::SqliteStore;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/contacts")
-        .join(name)
-}
+use support::{column, fixture, read_csv, succeeded};
 
 struct Env {
     dir: tempfile::TempDir,
@@ -46,13 +43,7 @@ impl Env {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.pulso(args);
-        assert!(
-            out.status.success(),
-            "pulso {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        succeeded(args, self.pulso(args))
     }
 
     fn import(&self, name: &str) -> String {
@@ -67,22 +58,6 @@ impl Env {
     fn store(&self) -> SqliteStore {
         SqliteStore::open(self.data().join("pulso.db")).unwrap()
     }
-}
-
-fn read_csv(text: &str) -> Vec<Vec<String>> {
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(text.as_bytes())
-        .records()
-        .map(|r| r.unwrap().iter().map(String::from).collect())
-        .collect()
-}
-
-fn column(rows: &[Vec<String>], name: &str) -> Vec<String> {
-    let i = rows[0].iter().position(|h| h == name).unwrap();
-    let mut v: Vec<String> = rows[1..].iter().map(|r| r[i].clone()).collect();
-    v.sort();
-    v
 }
 
 #[test]

@@ -2,20 +2,15 @@
 //! and write DynamoDB (here moto's server, `PULSO_TEST_AWS_ENDPOINT`, started by `./scripts/test`)
 //! exactly as they do the local store, and open nothing local. Each test has its own table.
 
-use std::path::{Path, PathBuf};
+mod support;
+
 use std::process::{Command, Output};
 
 use pulso_aws::DynamoStore;
-use pulso_core::model::{AnswerSource, Response, SurveyKind};
 use pulso_core::ports::{Contacts, Responses, Sends, Suppressions};
-use pulso_core::types::{Attributes, Email, Locale, Score, SendId};
-use pulso_tests::aws;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/contacts")
-        .join(name)
-}
+use pulso_core::types::{Email, Locale};
+use pulso_tests::{aws, fixtures};
+use support::{column, fixture, read_csv, succeeded};
 
 struct Deployed {
     store: DynamoStore,
@@ -65,13 +60,7 @@ impl Deployed {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.pulso(args);
-        assert!(
-            out.status.success(),
-            "pulso {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        succeeded(args, self.pulso(args))
     }
 
     fn import(&self, name: &str) -> String {
@@ -84,22 +73,6 @@ impl Deployed {
             .await
             .unwrap()
     }
-}
-
-fn read_csv(text: &str) -> Vec<Vec<String>> {
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(text.as_bytes())
-        .records()
-        .map(|r| r.unwrap().iter().map(String::from).collect())
-        .collect()
-}
-
-fn column(rows: &[Vec<String>], name: &str) -> Vec<String> {
-    let i = rows[0].iter().position(|h| h == name).unwrap();
-    let mut v: Vec<String> = rows[1..].iter().map(|r| r[i].clone()).collect();
-    v.sort();
-    v
 }
 
 #[tokio::test]
@@ -171,29 +144,16 @@ async fn answers_export_and_erasure_work_on_the_deployed_table() {
     d.import("good.csv");
     let ana = Email::parse("ana.garcia@acme.example").unwrap();
     let contact = d.contact(ana.as_str()).await.unwrap();
-    let at: jiff::Timestamp = "2026-03-02T10:00:00Z".parse().unwrap();
-    let mut attributes = Attributes::new();
-    attributes.set("plan", "pro").unwrap();
     // Two answers of one person on one day: the person is read once, and named on both rows.
     for (send, comment) in [("s1", "=HYPERLINK(\"http://x\")"), ("s2", "slow")] {
-        let r = Response {
-            send_id: SendId::for_key(send),
-            contact_id: Some(contact.id.clone()),
-            score: Score::new(2).unwrap(),
-            comment: Some(comment.into()),
-            locale: Locale::Es,
-            kind: SurveyKind::Relational,
-            touchpoint: None,
-            account: None,
-            attributes: attributes.clone(),
-            day: jiff::civil::date(2026, 3, 2),
-            answered_at: at,
-            updated_at: at,
-            source: AnswerSource::Human,
-            flag_reason: None,
-            commits: vec![at],
-            version: 1,
-        };
+        let mut r = fixtures::response(
+            send,
+            contact.id.as_str(),
+            2,
+            Some(comment),
+            jiff::civil::date(2026, 3, 2),
+        );
+        r.attributes.set("plan", "pro").unwrap();
         d.store
             .save_response(&r, &pulso_core::model::rollup_deltas(None, &r))
             .await
