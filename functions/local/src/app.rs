@@ -56,6 +56,13 @@ pub fn open_at(cli: &Cli, clock: Arc<dyn Clock>) -> anyhow::Result<LocalCtx> {
     open_with(config, &dir, clock)
 }
 
+/// The context on the wall clock, for a configuration already loaded (commands that first look at
+/// `store.kind`).
+pub fn open_loaded(cli: &Cli, config: Config) -> anyhow::Result<LocalCtx> {
+    let dir = data_dir(cli, &config);
+    open_with(config, &dir, Arc::new(SystemClock))
+}
+
 /// The context over `dir` with a given configuration (tests, the demo).
 pub fn open_with(config: Config, dir: &Path, clock: Arc<dyn Clock>) -> anyhow::Result<LocalCtx> {
     std::fs::create_dir_all(dir)

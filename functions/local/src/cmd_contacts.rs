@@ -102,7 +102,7 @@ async fn on_configured_store(cli: &Cli, command: Command<'_>) -> anyhow::Result<
     let config = app::load_config(cli)?;
     match config.store.kind {
         StoreKind::Local => {
-            let ctx = app::open(cli)?;
+            let ctx = app::open_loaded(cli, config)?;
             let target = Target {
                 store: &ctx.store,
                 config: &ctx.config,
@@ -299,7 +299,8 @@ async fn erase<S: OperatorStore>(t: &Target<'_, S>, raw: &str) -> anyhow::Result
     Ok(())
 }
 
-/// The days answers were counted on, from the overall rollups (one query).
+/// The first day answers were counted on, from the overall rollups (one query on the local store;
+/// on DynamoDB one per month since 2000, eight at a time).
 async fn answer_days<S: Rollups>(t: &Target<'_, S>, to: Date) -> anyhow::Result<Option<Date>> {
     let first = jiff::civil::date(2000, 1, 1);
     let rollups = t.store.rollups(first, to).await?;

@@ -40,7 +40,7 @@ pub async fn run(cli: &Cli, command: &KeysCommand) -> anyhow::Result<()> {
     let now = jiff::Timestamp::now();
     match config.store.kind {
         StoreKind::Local => {
-            let ctx = app::open(cli)?;
+            let ctx = app::open_loaded(cli, config)?;
             on_store(&ctx.store, command, now).await
         }
         StoreKind::Aws => {
