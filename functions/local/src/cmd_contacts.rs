@@ -350,17 +350,16 @@ async fn export_responses<S: Contacts + Responses + Rollups>(
         let mut answers: Vec<Response> = t.store.responses_of_day(*day).await?;
         // Oldest first reads best in a spreadsheet.
         answers.reverse();
-        let mut unknown: Vec<ContactId> = answers
+        // `contacts_by_id` reads an id named twice once; `get` keeps the second naming's answer.
+        let unknown: Vec<ContactId> = answers
             .iter()
             .filter_map(|r| r.contact_id.clone())
             .filter(|id| !emails.contains_key(id))
             .collect();
-        unknown.sort();
-        unknown.dedup();
         if !unknown.is_empty() {
-            let mut found = t.store.contacts_by_id(&unknown).await?;
+            let found = t.store.contacts_by_id(&unknown).await?;
             for id in unknown {
-                let email = found.remove(&id).map(|c| c.email);
+                let email = found.get(&id).map(|c| c.email.clone());
                 emails.insert(id, email);
             }
         }
