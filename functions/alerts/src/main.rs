@@ -1,10 +1,13 @@
 //! The alerts Lambda: DynamoDB stream batches and the scheduled webhook retry.
+// The context is built in a task spawned from `main`, whose future nests deeper than the
+// compiler's default query depth allows.
+#![recursion_limit = "256"]
 
 use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use pulso_alerts::{AlertsFnError, ReqwestClient};
-use pulso_aws::runtime::FirstUse;
+use pulso_aws::runtime::{FirstUse, Starting};
 use pulso_aws::stream::{StreamEvent, response_changes};
 use pulso_core::alerts::webhooks::{Sender, WebhookSecret};
 
@@ -12,15 +15,19 @@ use pulso_core::alerts::webhooks::{Sender, WebhookSecret};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     pulso_aws::runtime::init_tracing();
-    let runtime = pulso_aws::runtime::load_from_env(FirstUse::MAIL).await?;
-    let sender = Arc::new(Sender {
-        client: ReqwestClient::new(pulso_alerts::POST_TIMEOUT),
-        secret: runtime.webhook_secret.and_then(WebhookSecret::new),
-    });
-    let ctx = Arc::new(runtime.ctx);
+    // Built while the runtime already waits for the first event (see `Starting`).
+    let ready = Arc::new(Starting::spawn(|| async {
+        let runtime = pulso_aws::runtime::load_from_env(FirstUse::MAIL).await?;
+        let sender = Arc::new(Sender {
+            client: ReqwestClient::new(pulso_alerts::POST_TIMEOUT),
+            secret: runtime.webhook_secret.and_then(WebhookSecret::new),
+        });
+        Ok((Arc::new(runtime.ctx), sender))
+    }));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        let (ctx, sender) = (ctx.clone(), sender.clone());
+        let ready = ready.clone();
         async move {
+            let (ctx, sender) = ready.get().await?;
             let payload = event.payload;
             let outcome = if pulso_alerts::is_retry_schedule(&payload) {
                 pulso_alerts::handle_schedule(&ctx, &sender).await?

@@ -6,16 +6,22 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use pulso_aws::runtime::FirstUse;
+use pulso_aws::runtime::{FirstUse, Starting};
 
 // One thread: Lambda hands a function one event at a time, and worker threads cost start time.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     pulso_aws::runtime::init_tracing();
-    let ctx = Arc::new(pulso_aws::runtime::context_from_env(FirstUse::MAIL).await?);
+    // Built while the runtime already waits for the first event (see `Starting`).
+    let ctx = Arc::new(Starting::spawn(|| async {
+        Ok(Arc::new(
+            pulso_aws::runtime::context_from_env(FirstUse::MAIL).await?,
+        ))
+    }));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let ctx = ctx.clone();
         async move {
+            let ctx = ctx.get().await?;
             let budget = pulso_dispatch::budget_until(event.context.deadline(), SystemTime::now());
             let outcome = pulso_dispatch::run(&ctx, budget).await?;
             Ok::<_, Error>(serde_json::to_value(&outcome)?)

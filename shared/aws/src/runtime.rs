@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use aws_config::SdkConfig;
+use futures::FutureExt as _;
+use futures::future::{BoxFuture, Shared};
 
 use pulso_core::Ctx;
 use pulso_core::config::Config;
@@ -357,6 +359,68 @@ fn secret_field(text: &str, field: &str) -> String {
     }
 }
 
+/// A value built in the background from process start on (the function's context), so that the
+/// runtime asks Lambda for the first event while the signing keys are read: the event's round
+/// trip and parsing fill that wait instead of following it. Every invocation awaits the same
+/// build; one that failed is started again by the next invocation (a secret that could not be
+/// read at cold start is read again, as a fresh start would), and each invocation it fails
+/// answers with the message naming the setting or secret.
+pub struct Starting<T> {
+    attempt: std::sync::Mutex<Attempt<T>>,
+    make: Box<dyn Fn() -> BoxFuture<'static, anyhow::Result<T>> + Send + Sync>,
+}
+
+type Attempt<T> = Shared<BoxFuture<'static, Result<T, StartError>>>;
+
+/// Why [`Starting::get`] has no value: the build's error, with its causes.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(Arc<str>);
+
+impl<T: Clone + Send + Sync + 'static> Starting<T> {
+    /// Spawns `make()` at once on the current Tokio runtime; a later attempt calls `make` again.
+    pub fn spawn<F, Fut>(make: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<T>> + Send + 'static,
+    {
+        let make: Box<dyn Fn() -> BoxFuture<'static, anyhow::Result<T>> + Send + Sync> =
+            Box::new(move || Box::pin(make()));
+        let attempt = std::sync::Mutex::new(Self::attempt(&make));
+        Starting { attempt, make }
+    }
+
+    fn attempt(
+        make: &(dyn Fn() -> BoxFuture<'static, anyhow::Result<T>> + Send + Sync),
+    ) -> Attempt<T> {
+        let task = tokio::spawn(make());
+        async move {
+            match task.await {
+                Ok(Ok(value)) => Ok(value),
+                Ok(Err(e)) => Err(StartError(format!("{e:#}").into())),
+                Err(e) => Err(StartError(format!("building the context: {e}").into())),
+            }
+        }
+        .boxed()
+        .shared()
+    }
+
+    /// The value, once built; the build's error if it failed (and a new attempt is started).
+    pub async fn get(&self) -> Result<T, StartError> {
+        let attempt = self.attempt.lock().expect("not poisoned").clone();
+        let result = attempt.clone().await;
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "cold start failed; the next invocation tries again");
+            let mut current = self.attempt.lock().expect("not poisoned");
+            // Only the first invocation to see this attempt fail starts the next one.
+            if current.ptr_eq(&attempt) {
+                *current = Self::attempt(self.make.as_ref());
+            }
+        }
+        result
+    }
+}
+
 /// JSON logs for CloudWatch (one object per line, no colours), filtered by `RUST_LOG` (default
 /// `info`). Pulso logs ids, never personal data. Safe to call twice.
 pub fn init_tracing() {
@@ -374,6 +438,55 @@ pub fn init_tracing() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_starting_value_is_built_once_at_once_and_shared() {
+        let builds = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = builds.clone();
+        let starting = Starting::spawn(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(Arc::new(String::from("ctx")))
+            }
+        });
+        // Spawned, not waiting for a caller: one turn of the runtime builds it.
+        tokio::task::yield_now().await;
+        assert_eq!(builds.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let (a, b) = tokio::join!(starting.get(), starting.get());
+        assert_eq!(a.unwrap().as_str(), "ctx");
+        assert!(Arc::ptr_eq(&b.unwrap(), &starting.get().await.unwrap()));
+        assert_eq!(builds.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_failed_start_names_its_cause_and_the_next_invocation_tries_again() {
+        let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = attempts.clone();
+        let starting = Starting::spawn(move || {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    Err(anyhow::anyhow!("secret unreachable")
+                        .context("reading the secret named by PULSO_TOKEN_SECRET_ARN"))
+                } else {
+                    Ok(n)
+                }
+            }
+        });
+        // Two invocations waiting on the failed attempt both see its error, with its cause ...
+        let (a, b) = tokio::join!(starting.get(), starting.get());
+        for e in [a.unwrap_err(), b.unwrap_err()] {
+            assert_eq!(
+                e.to_string(),
+                "reading the secret named by PULSO_TOKEN_SECRET_ARN: secret unreachable"
+            );
+        }
+        // ... and only one new attempt was started, which the next invocation gets.
+        assert_eq!(starting.get().await.unwrap(), 1);
+        assert_eq!(starting.get().await.unwrap(), 1);
+        assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
 
     #[test]
     fn secrets_are_plain_or_a_json_field() {
