@@ -76,17 +76,28 @@ where
     let now = r.ctx.now();
     let today = r.ctx.today();
     let working = working_days(&config.surveys);
-    for day in slice_days(today, &working) {
-        let cycle = Cycle::containing(day, config.surveys.cadence_days, &working);
-        let Some(index) = cycle.index_of(day) else {
-            continue;
-        };
+    let slices: Vec<(Date, Cycle, (u16, u16))> = slice_days(today, &working)
+        .into_iter()
+        .filter_map(|day| {
+            let cycle = Cycle::containing(day, config.surveys.cadence_days, &working);
+            let index = cycle.index_of(day)?;
+            let slots = cycle.slots_of(index);
+            Some((day, cycle, slots))
+        })
+        .collect();
+    // Both days' contacts are read together: one round trip of reads instead of one per day.
+    let store = &r.ctx.store;
+    let read = futures::future::try_join_all(
+        slices
+            .iter()
+            .map(|(_, _, (from, to))| store.contacts_in_slots(*from, *to)),
+    )
+    .await?;
+    for ((day, cycle, _), contacts) in slices.into_iter().zip(read) {
         if day == today {
             r.out.wave.cycle = Some(cycle.number);
         }
         r.out.wave.days.push(day);
-        let (from, to) = cycle.slots_of(index);
-        let contacts = r.ctx.store.contacts_in_slots(from, to).await?;
         for contact in contacts {
             if r.out_of_budget() {
                 r.out.stopped_early = Some("budget".into());
