@@ -29,6 +29,7 @@ use crate::mail;
 use crate::model::{Contact, FollowUp, FollowUpStatus, Response, SurveyKind, WebhookDelivery};
 use crate::nps::Category;
 use crate::ports::{MailError, Mailer, Store, StoreError};
+use crate::types::ContactId;
 use crate::types::Locale;
 
 pub use inline::InlineLoop;
@@ -84,12 +85,23 @@ pub async fn on_answer<S: Store, M: Mailer, A>(
         ..AnswerEffects::default()
     };
     // Decide on the answer as it is now, not as this change left it: changes handled out of
-    // order (inline, concurrent requests) then still end where the last one leaves them.
-    let (current, existing) = ctx.store.answer_and_follow_up(&after.send_id).await?;
+    // order (inline, concurrent requests) then still end where the last one leaves them. Where
+    // this change may be alerted, the contact and their earlier answers are read in the same
+    // round trip (a change that turns out not to be alerted has read them for nothing).
+    let may_alert = alert_worthy(&ctx.config, after)
+        && !Config::recipients(&ctx.config.audiences.alerts).is_empty();
+    let ((current, existing), named) =
+        futures::try_join!(ctx.store.answer_and_follow_up(&after.send_id), async {
+            match may_alert {
+                true => Named::read(ctx, after.contact_id.as_ref()).await.map(Some),
+                false => Ok(None),
+            }
+        })?;
     let current = current.unwrap_or_else(|| after.clone());
+    let named = named.filter(|n| n.contact_id == current.contact_id);
     match existing {
         None if alert_worthy(&ctx.config, &current) => {
-            if send_alert(ctx, &current, false).await? {
+            if send_alert(ctx, &current, false, named).await? {
                 fx.alerts_emailed += 1;
             }
             let now = ctx.now();
@@ -120,7 +132,7 @@ pub async fn on_answer<S: Store, M: Mailer, A>(
                 && before.is_some_and(|b| b.comment != after.comment)
                 && after.has_comment()
                 && current.comment == after.comment;
-            if comment_changed && send_alert(ctx, &current, true).await? {
+            if comment_changed && send_alert(ctx, &current, true, named).await? {
                 fx.alerts_emailed += 1;
             }
         }
@@ -205,20 +217,52 @@ fn excerpt(text: &str, max: usize) -> String {
     }
 }
 
-/// Builds the alert for `answer` (an update alert when `update`), with the follow-up link.
+/// Who an alert names: the answer's contact and their answers, as read for it.
+#[derive(Debug, Clone)]
+pub struct Named {
+    /// The contact they were read for.
+    pub contact_id: Option<ContactId>,
+    pub contact: Option<Contact>,
+    /// The contact's answers (the alerted one among them, or not).
+    pub answers: Vec<Response>,
+}
+
+impl Named {
+    /// The contact and their answers: two independent reads, sent together.
+    pub async fn read<S: Store, M, A>(
+        ctx: &Ctx<S, M, A>,
+        contact_id: Option<&ContactId>,
+    ) -> Result<Named, StoreError> {
+        let (contact, answers) = match contact_id {
+            Some(id) => {
+                futures::try_join!(ctx.store.contact(id), ctx.store.responses_of_contact(id))?
+            }
+            None => (None, Vec::new()),
+        };
+        Ok(Named {
+            contact_id: contact_id.cloned(),
+            contact,
+            answers,
+        })
+    }
+}
+
+/// Builds the alert for `answer` (an update alert when `update`), with the follow-up link, naming
+/// `named` (read here when `None` or read for another contact).
 pub async fn alert_mail<S: Store, M, A>(
     ctx: &Ctx<S, M, A>,
     answer: &Response,
     update: bool,
+    named: Option<Named>,
 ) -> Result<AlertMail, AlertError> {
     let config = &ctx.config;
     let locale = config.audience_locale(&config.audiences.alerts);
     let t = |k: &'static str| i18n::t(locale, k).to_string();
-    // The contact and their earlier answers: two independent reads, sent together.
-    let (contact, earlier) = match &answer.contact_id {
-        Some(id) => futures::try_join!(ctx.store.contact(id), ctx.store.responses_of_contact(id))?,
-        None => (None, Vec::new()),
+    let named = match named.filter(|n| n.contact_id == answer.contact_id) {
+        Some(n) => n,
+        None => Named::read(ctx, answer.contact_id.as_ref()).await?,
     };
+    let (contact, earlier) = (named.contact, named.answers);
     let who = contact
         .as_ref()
         .map(Contact::display_name)
@@ -322,11 +366,13 @@ pub fn render_alert(m: &AlertMail) -> Result<(String, String), AlertError> {
     Ok((html, text))
 }
 
-/// Emails the alert to the alert audience. `Ok(false)` when the audience is empty.
+/// Emails the alert to the alert audience, naming `named` (see [`alert_mail`]). `Ok(false)` when
+/// the audience is empty.
 pub async fn send_alert<S: Store, M: Mailer, A>(
     ctx: &Ctx<S, M, A>,
     answer: &Response,
     update: bool,
+    named: Option<Named>,
 ) -> Result<bool, AlertError> {
     let config = &ctx.config;
     let to = Config::recipients(&config.audiences.alerts);
@@ -334,7 +380,7 @@ pub async fn send_alert<S: Store, M: Mailer, A>(
         tracing::warn!(send = %answer.send_id, "no alert audience configured: alert not emailed");
         return Ok(false);
     }
-    let m = alert_mail(ctx, answer, update).await?;
+    let m = alert_mail(ctx, answer, update, named).await?;
     let (html, text) = render_alert(&m)?;
     let message_id = format!(
         "alert.{}.{}{}",
