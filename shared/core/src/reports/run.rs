@@ -187,7 +187,14 @@ where
     let label = period.label();
     let now = ctx.now();
     let prefix = super::build::archive_prefix(kind, &period);
-    let mut claimed = match claim(&ctx.store, kind, &label, &prefix, now).await? {
+    // The claim and the period's reads go out together: reading claims nothing, and a run that
+    // finds the period taken has read it for nothing (a schedule's retry, rarely).
+    let locale = locale(&ctx.config, kind);
+    let (claimed, report) = futures::join!(
+        claim(&ctx.store, kind, &label, &prefix, now),
+        build(&ctx.store, &ctx.config, kind, period, at, locale)
+    );
+    let mut claimed = match claimed? {
         Claim::Got(r) => r,
         Claim::Stop(outcome) => {
             tracing::info!(kind = kind.as_str(), period = %label, ?outcome, "report not run again");
@@ -200,7 +207,7 @@ where
             });
         }
     };
-    let (outcome, keys) = deliver(ctx, kind, period, at).await?;
+    let (outcome, keys) = deliver_report(ctx, kind, &report?).await?;
     claimed.status = ReportRunStatus::Sent { at: ctx.now() };
     claimed.version += 1;
     if let Err(e) = ctx.store.put_report_run(&claimed).await {
@@ -230,19 +237,32 @@ where
     M: Mailer,
     A: Archive,
 {
+    let locale = locale(&ctx.config, kind);
+    let report = build(&ctx.store, &ctx.config, kind, period, at, locale).await?;
+    deliver_report(ctx, kind, &report).await
+}
+
+/// Archives a built report and emails it to its audience.
+async fn deliver_report<S, M, A>(
+    ctx: &Ctx<S, M, A>,
+    kind: ReportKind,
+    report: &Report,
+) -> Result<(Outcome, ArchiveKeys), ReportError>
+where
+    M: Mailer,
+    A: Archive,
+{
     let config = &ctx.config;
     let now = ctx.now();
-    let locale = locale(config, kind);
-    let report = build(&ctx.store, config, kind, period, at, locale).await?;
-    let archived_html = render(&report, config, None)?.html;
-    let keys = archive_store(&ctx.archive, &report, &archived_html).await?;
+    let archived_html = render(report, config, None)?.html;
+    let keys = archive_store(&ctx.archive, report, &archived_html).await?;
     let recipients = crate::Config::recipients(audience(config, kind));
     if recipients.is_empty() {
         return Ok((Outcome::Archived, keys));
     }
     let url = links::report_url(config, &ctx.keys, &keys.html, now);
-    let rendered = render(&report, config, Some(url))?;
-    let email = email(config, &report, &rendered, &recipients, now)?;
+    let rendered = render(report, config, Some(url))?;
+    let email = email(config, report, &rendered, &recipients, now)?;
     ctx.mailer.send(&email).await?;
     Ok((
         Outcome::Sent {
