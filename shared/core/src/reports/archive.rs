@@ -35,22 +35,29 @@ impl ArchiveKeys {
     }
 }
 
-/// Stores the report's HTML, CSV and JSON; returns their keys.
+/// Stores the report's JSON and CSV, then its HTML (`html()`, rendered while the other two are
+/// written); returns their keys.
 pub async fn store<A: Archive>(
     archive: &A,
     report: &Report,
-    html: &str,
+    html: impl FnOnce() -> Result<String, ReportError>,
 ) -> Result<ArchiveKeys, ReportError> {
     let keys = ArchiveKeys::of(report);
     let csv = to_csv(report)?;
     let json = to_json(report)?;
-    futures::try_join!(
-        archive.put(&keys.json, json.as_bytes(), "application/json"),
-        archive.put(&keys.csv, csv.as_bytes(), "text/csv; charset=utf-8"),
-    )?;
+    let (written, html) = futures::join!(
+        async {
+            futures::try_join!(
+                archive.put(&keys.json, json.as_bytes(), "application/json"),
+                archive.put(&keys.csv, csv.as_bytes(), "text/csv; charset=utf-8"),
+            )
+        },
+        super::while_written(html)
+    );
+    written?;
     // HTML last: its presence means the other two are there.
     archive
-        .put(&keys.html, html.as_bytes(), "text/html; charset=utf-8")
+        .put(&keys.html, html?.as_bytes(), "text/html; charset=utf-8")
         .await?;
     Ok(keys)
 }

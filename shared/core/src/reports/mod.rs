@@ -28,6 +28,37 @@ pub use run::{Outcome, RunResult, run};
 
 use crate::ports::{ArchiveError, MailError, StoreError};
 
+/// Runs `work` (rendering: CPU only) once the writes started just before it are on their way:
+/// it first gives way to the executor's other tasks three times, for a connection to be taken,
+/// the request to be handed to it, and written (the turns of the functions' secret read,
+/// `pulso_aws::runtime`). Joined with those writes on one thread, the work then fills the wait
+/// for their answers instead of delaying their requests.
+pub(crate) async fn while_written<T>(work: impl FnOnce() -> T) -> T {
+    for _ in 0..3 {
+        GiveWay(false).await;
+    }
+    work()
+}
+
+/// Pending once, waking itself: the executor runs its other ready tasks first.
+struct GiveWay(bool);
+
+impl std::future::Future for GiveWay {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
 /// Why a report (or a metrics query) could not be produced.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ReportError {

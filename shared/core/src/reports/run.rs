@@ -254,15 +254,26 @@ where
 {
     let config = &ctx.config;
     let now = ctx.now();
-    let archived_html = render(report, config, None)?.html;
-    let keys = archive_store(&ctx.archive, report, &archived_html).await?;
     let recipients = crate::Config::recipients(audience(config, kind));
-    if recipients.is_empty() {
+    // The email links to the archived page, whose key is known before it is stored: it is
+    // rendered while the archive is written, and sent once the page is there.
+    let (keys, email) = futures::join!(
+        archive_store(&ctx.archive, report, || Ok(
+            render(report, config, None)?.html
+        )),
+        super::while_written(|| {
+            if recipients.is_empty() {
+                return Ok(None);
+            }
+            let url = links::report_url(config, &ctx.keys, &ArchiveKeys::of(report).html, now);
+            let rendered = render(report, config, Some(url))?;
+            email(config, report, &rendered, &recipients, now).map(Some)
+        })
+    );
+    let keys = keys?;
+    let Some(email) = email? else {
         return Ok((Outcome::Archived, keys));
-    }
-    let url = links::report_url(config, &ctx.keys, &keys.html, now);
-    let rendered = render(report, config, Some(url))?;
-    let email = email(config, report, &rendered, &recipients, now)?;
+    };
     ctx.mailer.send(&email).await?;
     Ok((
         Outcome::Sent {
