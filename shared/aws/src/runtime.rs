@@ -174,6 +174,14 @@ async fn load(
     secrets: Secrets,
     first_use: FirstUse,
 ) -> anyhow::Result<Runtime> {
+    if secrets == Secrets::None {
+        // Nothing to read first: built in a task beside the runtime loop (`Starting`), the context
+        // gives way so that the runtime's request for the event is written before this work, and
+        // the event arrives while it is done (the turns of `read_secret_while`).
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+    }
     // The signing keys' read goes out first: waiting for Secrets Manager is milliseconds, parsing
     // the configuration and building the clients a fraction of one, done meanwhile. Its SDK
     // configuration needs one setting of Pulso's, the endpoint, read ahead as `Config::load` reads
