@@ -246,14 +246,23 @@ where
     M: Mailer,
     T: Timer,
 {
-    plan::plan_wave(r).await?;
+    // The due queue's first read goes out with the wave's reads: most runs plan nothing new, and
+    // then it is the queue as planning left it. A run that planned sends reads it again.
+    let ctx = r.ctx;
+    let (planned, first) =
+        futures::join!(plan::plan_wave(r), ctx.store.due_sends(ctx.now(), BATCH));
+    planned?;
+    let mut first = (r.out.wave.planned == 0).then_some(first);
     let mut seen: HashSet<crate::types::SendId> = HashSet::new();
     'queue: loop {
         if r.out_of_budget() {
             r.out.stopped_early = Some("budget".into());
             break;
         }
-        let batch = r.ctx.store.due_sends(r.ctx.now(), BATCH).await?;
+        let batch = match first.take() {
+            Some(read) => read?,
+            None => r.ctx.store.due_sends(r.ctx.now(), BATCH).await?,
+        };
         let fresh: Vec<_> = batch
             .into_iter()
             .filter(|s| seen.insert(s.id.clone()))
