@@ -176,11 +176,9 @@ async fn load(
 ) -> anyhow::Result<Runtime> {
     if secrets == Secrets::None {
         // Nothing to read first: built in a task beside the runtime loop (`Starting`), the context
-        // gives way so that the runtime's request for the event is written before this work, and
-        // the event arrives while it is done (the turns of `read_secret_while`).
-        for _ in 0..3 {
-            tokio::task::yield_now().await;
-        }
+        // lets the runtime's request for the event be written before this work, and the event
+        // arrives while it is done.
+        let_requests_go().await;
     }
     // The signing keys' read goes out first: waiting for Secrets Manager is milliseconds, parsing
     // the configuration and building the clients a fraction of one, done meanwhile. Its SDK
@@ -289,11 +287,9 @@ async fn prepare(
 
 /// Reads the secret `(direct, arn_var, field)` (see [`secret`]) where `wanted`, else nothing, and
 /// runs `work` meanwhile on this one thread. Where the read calls Secrets Manager, `work` first
-/// gives way three times, so that the read's request is written before the work begins and the
-/// work fills the wait for the answer instead of delaying the request: one turn for the connection
-/// to be made, one for the request to be handed to the connection's task, one for that task to
-/// write it (traced with strace on loopback). Against AWS the turns end while DNS, TCP and TLS are
-/// still on their way, which hides the work as well.
+/// lets the read's request go ([`let_requests_go`]), so that the work fills the wait for the answer
+/// instead of delaying the request. Against AWS the turns end while DNS, TCP and TLS are still on
+/// their way, which hides the work as well.
 async fn read_secret_while<W: Future>(
     sdk: &SdkConfig,
     vars: &[(String, String)],
@@ -312,13 +308,20 @@ async fn read_secret_while<W: Future>(
         },
         async {
             if fetches {
-                for _ in 0..3 {
-                    tokio::task::yield_now().await;
-                }
+                let_requests_go().await;
             }
             work.await
         }
     )
+}
+
+/// Gives way three times on this one thread, so that a request just started is written before the
+/// work that follows: one turn for the connection to be made, one for the request to be handed to
+/// the connection's task, one for that task to write it (traced with strace on loopback).
+async fn let_requests_go() {
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
 }
 
 /// A secret from `direct` (the value itself) or else from the Secrets Manager secret named by
