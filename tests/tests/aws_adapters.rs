@@ -698,7 +698,7 @@ async fn the_lambda_context_reads_keys_from_secrets_manager_and_works() {
     )
     .await
     .unwrap();
-    assert_eq!(rt.ctx.keys.active_key_id(), "k2");
+    assert_eq!(rt.ctx.keys.get().await.unwrap().active_key_id(), "k2");
     assert_eq!(rt.webhook_secret.as_deref(), Some("whsec-123"));
     assert_eq!(rt.ctx.store.table(), table.table());
     // The clients its first event uses were built while the secrets were read; the rest wait.
@@ -718,8 +718,47 @@ async fn the_lambda_context_reads_keys_from_secrets_manager_and_works() {
     )
     .await
     .unwrap();
-    assert_eq!(reports.keys.active_key_id(), "k2");
+    assert_eq!(reports.keys.get().await.unwrap().active_key_id(), "k2");
     assert!(reports.mailer.client_built() && reports.archive.client_built());
+}
+
+#[tokio::test]
+async fn a_context_with_arriving_keys_reads_at_once_and_reads_its_keys_again_after_a_failure() {
+    let table = aws::fresh_table().await.unwrap();
+    let endpoint = aws::endpoint().unwrap();
+    // A secret that does not exist yet (Secrets Manager takes a name as well as an ARN).
+    let name = aws::unique("pulso-token-later");
+    let ctx = pulso_aws::runtime::context_keys_arriving_from_vars(
+        vars(&[
+            ("PULSO__STORE__ENDPOINT_URL", &endpoint),
+            ("PULSO__STORE__TABLE", table.table()),
+            ("PULSO_TOKEN_SECRET_ARN", &name),
+        ]),
+        pulso_aws::runtime::FirstUse::MAIL_AND_ARCHIVE,
+    )
+    .await
+    .expect("the context does not wait for its keys");
+    // Its store works while the keys are unavailable ...
+    ctx.store.put_contact(&contact(8)).await.unwrap();
+    assert!(table.contact(&contact(8).id).await.unwrap().is_some());
+    // ... the keys' failure names the setting, every time it is asked, with no keys kept ...
+    for _ in 0..2 {
+        let e = ctx.keys.get().await.expect_err("no such secret yet");
+        assert!(e.to_string().contains("PULSO_TOKEN_SECRET_ARN"), "{e}");
+        assert!(ctx.keys.at_hand().is_none());
+    }
+    // ... and once the secret is there, the next call reads it: no restart needed.
+    create_secret(&name, &format!(r#"{{"token_keys":"k3:{KEY}"}}"#)).await;
+    assert_eq!(ctx.keys.get().await.unwrap().active_key_id(), "k3");
+    assert_eq!(ctx.keys.at_hand().unwrap().active_key_id(), "k3");
+    // A report run with those keys links its archived page.
+    let url = pulso_core::links::report_url(
+        &ctx.config,
+        ctx.keys.at_hand().unwrap(),
+        "reports/daily/2026-03-02/report.html",
+        jiff::Timestamp::now(),
+    );
+    assert!(url.contains("/r/k3."), "{url}");
 }
 
 #[tokio::test]
@@ -739,9 +778,19 @@ async fn the_lambda_context_fails_at_cold_start_with_the_variable_named() {
     let unreadable_hook_secret = ("PULSO_WEBHOOK_SECRET_ARN", nope);
     let unreadable_keys = ("PULSO_TOKEN_SECRET_ARN", nope);
 
-    let no_keys = load_from_vars(vars(&[at_moto]), FirstUse::MAIL).await;
+    // Where the keys are awaited at start (capture, dispatch), no keys fails the start; where
+    // they arrive (alerts, reports), it fails their first use, naming the same variables.
+    let no_keys = context_from_vars(vars(&[at_moto]), FirstUse::MAIL).await;
     let msg = format!("{:#}", no_keys.err().expect("no keys is an error"));
     assert!(msg.contains("PULSO_TOKEN_KEYS"), "{msg}");
+    let arriving = load_from_vars(vars(&[at_moto]), FirstUse::MAIL)
+        .await
+        .unwrap();
+    let msg = arriving.ctx.keys.get().await.unwrap_err().to_string();
+    assert!(
+        msg.contains("PULSO_TOKEN_KEYS") && msg.contains("PULSO_TOKEN_SECRET_ARN"),
+        "{msg}"
+    );
 
     let hooks_without_secret =
         load_from_vars(vars(&[at_moto, keys, hook_urls]), FirstUse::MAIL).await;
@@ -769,7 +818,7 @@ async fn the_lambda_context_fails_at_cold_start_with_the_variable_named() {
     let no_secrets = context_without_secrets_from_vars(vars(&[at_moto, unreadable_keys]))
         .await
         .expect("no secret is read");
-    assert!(no_secrets.keys.is_none());
+    assert!(no_secrets.keys.at_hand().unwrap().is_none());
 
     let bad_config = load_from_vars(
         vars(&[keys, ("PULSO__SURVEYS__CADENCE_DAYS", "400")]),
@@ -779,7 +828,12 @@ async fn the_lambda_context_fails_at_cold_start_with_the_variable_named() {
     let msg = format!("{:#}", bad_config.err().expect("an error"));
     assert!(msg.contains("cadence_days"), "{msg}");
 
-    let missing_secret = load_from_vars(vars(&[at_moto, unreadable_keys]), FirstUse::MAIL).await;
+    let missing_secret = context_from_vars(vars(&[at_moto, unreadable_keys]), FirstUse::MAIL).await;
     let msg = format!("{:#}", missing_secret.err().expect("an error"));
+    assert!(msg.contains("PULSO_TOKEN_SECRET_ARN"), "{msg}");
+    let arriving = load_from_vars(vars(&[at_moto, unreadable_keys]), FirstUse::MAIL)
+        .await
+        .unwrap();
+    let msg = arriving.ctx.keys.get().await.unwrap_err().to_string();
     assert!(msg.contains("PULSO_TOKEN_SECRET_ARN"), "{msg}");
 }

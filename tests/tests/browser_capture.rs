@@ -44,7 +44,7 @@ fn survey_links(
     let email = SurveyRenderer::new(&h.ctx.config)
         .render(
             &h.ctx.config,
-            &h.ctx.keys,
+            h.ctx.keys.at_hand().unwrap(),
             send,
             contact,
             EmailKind::Survey,

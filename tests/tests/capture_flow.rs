@@ -599,7 +599,7 @@ async fn archived_reports_open_by_their_signed_link_under_a_strict_policy() {
     let link = |key: &str| {
         path_of(&pulso_core::links::report_url(
             &h.ctx.config,
-            &h.ctx.keys,
+            h.ctx.keys.at_hand().unwrap(),
             key,
             h.now(),
         ))

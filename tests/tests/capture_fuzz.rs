@@ -186,7 +186,7 @@ proptest! {
         let w = world();
         let text = String::from_utf8_lossy(&bytes);
         for purpose in [Purpose::Answer, Purpose::Unsubscribe, Purpose::FollowUp, Purpose::Report] {
-            prop_assert!(w.h.ctx.keys.verify(&text, purpose, w.h.now()).is_err());
+            prop_assert!(w.h.ctx.keys.at_hand().unwrap().verify(&text, purpose, w.h.now()).is_err());
         }
     }
 
@@ -199,7 +199,7 @@ proptest! {
         prop_assume!(bytes[pos] != byte);
         bytes[pos] = byte;
         let changed = String::from_utf8_lossy(&bytes);
-        prop_assert!(w.h.ctx.keys.verify(&changed, Purpose::Answer, w.h.now()).is_err());
+        prop_assert!(w.h.ctx.keys.at_hand().unwrap().verify(&changed, Purpose::Answer, w.h.now()).is_err());
     }
 
     #[test]

@@ -259,7 +259,7 @@ async fn scenario(plan: Vec<(u64, When)>) -> (SqliteStore, FakeMailer, Arc<Fault
     let clock = pulso_core::ports::FixedClock::at(ts("2026-03-04T00:05:00Z"));
     let ctx = Ctx {
         config: Arc::new(config.clone()),
-        keys: Arc::new(keys()),
+        keys: keys().into(),
         store: CrashStore {
             inner: store.clone(),
             faults: faults.clone(),

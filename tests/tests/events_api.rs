@@ -41,7 +41,7 @@ async fn api(toml: &str) -> Api {
     let mailer = FakeMailer::new();
     let ctx = Ctx {
         config: Arc::new(config(toml)),
-        keys: Arc::new(keys()),
+        keys: keys().into(),
         store: store.clone(),
         mailer: mailer.clone(),
         archive: DirArchive::new(dir.path().join("archive")).unwrap(),

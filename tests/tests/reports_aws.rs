@@ -71,7 +71,7 @@ async fn the_weekly_schedule_runs_once_on_dynamodb_s3_and_ses() -> anyhow::Resul
     let clock = FixedClock::at("2026-03-02T07:00:00Z".parse()?);
     let ctx = Ctx {
         config: Arc::new(config),
-        keys: Arc::new(SigningKeys::single("k1", &[9u8; 32])?),
+        keys: SigningKeys::single("k1", &[9u8; 32])?.into(),
         store,
         mailer,
         archive,

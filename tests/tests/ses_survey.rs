@@ -102,7 +102,7 @@ async fn survey_emails_through_ses_carry_headers_parts_and_verifiable_links() {
     let clock = FixedClock::at(ts("2026-03-04T00:05:00Z"));
     let ctx = Ctx {
         config: Arc::new(config.clone()),
-        keys: Arc::new(keys.clone()),
+        keys: keys.clone().into(),
         store: store.clone(),
         mailer,
         archive: (),

@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use lambda_runtime::{LambdaEvent, service_fn};
+use futures::TryFutureExt as _;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
 use pulso_alerts::{AlertsFnError, ReqwestClient};
 use pulso_aws::runtime::{FirstUse, Starting};
 use pulso_aws::stream::{StreamEvent, response_changes};
@@ -13,7 +14,7 @@ use pulso_core::alerts::webhooks::{Sender, WebhookSecret};
 
 // One thread: Lambda hands a function one event at a time, and worker threads cost start time.
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn main() -> Result<(), Error> {
     pulso_aws::runtime::init_tracing();
     // Built while the runtime already waits for the first event (see `Starting`).
     let ready = Arc::new(Starting::spawn(|| async {
@@ -29,17 +30,22 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         async move {
             let (ctx, sender) = ready.get().await?;
             let payload = event.payload;
-            let outcome = if pulso_alerts::is_retry_schedule(&payload) {
-                pulso_alerts::handle_schedule(&ctx, &sender).await?
-            } else if payload.get("Records").is_some() {
-                let stream: StreamEvent = serde_json::from_value(payload)?;
-                let changes = response_changes(&stream);
-                pulso_alerts::handle_changes(&ctx, &sender, &changes).await?
-            } else {
-                return Err(AlertsFnError::UnknownInvocation.into());
+            let run = async {
+                if pulso_alerts::is_retry_schedule(&payload) {
+                    Ok(pulso_alerts::handle_schedule(&ctx, &sender).await?)
+                } else if payload.get("Records").is_some() {
+                    let stream: StreamEvent = serde_json::from_value(payload.clone())?;
+                    let changes = response_changes(&stream);
+                    Ok(pulso_alerts::handle_changes(&ctx, &sender, &changes).await?)
+                } else {
+                    Err(AlertsFnError::UnknownInvocation.into())
+                }
             };
+            // The batch's reads go out while the signing keys arrive; keys that cannot be read
+            // fail every invocation, naming the setting, as a context that waited for them would.
+            let (outcome, _) = futures::try_join!(run, ctx.keys.get().err_into::<Error>())?;
             tracing::info!(?outcome, "alerts run");
-            Ok::<_, lambda_runtime::Error>(outcome)
+            Ok::<_, Error>(outcome)
         }
     }))
     .await

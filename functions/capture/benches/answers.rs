@@ -128,7 +128,7 @@ fn run(
         .expect("config");
         let ctx = Ctx {
             config: Arc::new(config),
-            keys: Arc::new(SigningKeys::single("b1", &[4u8; 32]).expect("keys")),
+            keys: SigningKeys::single("b1", &[4u8; 32]).expect("keys").into(),
             store: SqliteStore::open(dir.path().join("pulso.db")).expect("store"),
             mailer: Outbox::new(dir.path().join("outbox")).expect("outbox"),
             archive: DirArchive::new(dir.path().join("archive")).expect("archive"),
@@ -177,7 +177,7 @@ fn run(
             ctx.store.put_send(&send).await.expect("send");
             tokens.push(links::answer_token(
                 &ctx.config,
-                &ctx.keys,
+                ctx.keys.at_hand().expect("the bench's keys"),
                 &send.id,
                 mailed,
             ));

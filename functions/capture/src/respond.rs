@@ -46,9 +46,10 @@ pub fn status_and_page(e: &CaptureError) -> (StatusCode, ErrorPage) {
         CaptureError::UnknownFollowUp => (StatusCode::NOT_FOUND, ErrorPage::UnknownFollowUp),
         CaptureError::UnknownReport => (StatusCode::NOT_FOUND, ErrorPage::UnknownReport),
         CaptureError::BadScore => (StatusCode::BAD_REQUEST, ErrorPage::BadScore),
-        CaptureError::Store(_) | CaptureError::Archive(_) | CaptureError::Busy => {
-            (StatusCode::SERVICE_UNAVAILABLE, ErrorPage::Unavailable)
-        }
+        CaptureError::Store(_)
+        | CaptureError::Archive(_)
+        | CaptureError::Busy
+        | CaptureError::Keys(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorPage::Unavailable),
     }
 }
 

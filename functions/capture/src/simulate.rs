@@ -389,10 +389,15 @@ pub async fn run<S: Store, M, A>(
     let mut out = Outcome::default();
     let mut answered = std::collections::HashSet::new();
     let config = &ctx.config;
+    let Ok(keys) = ctx.keys.get().await else {
+        // No link can be made: every action is a request that could not be made as expected.
+        out.unexpected = actions.len();
+        return out;
+    };
     for action in actions {
         clock.set(action.at);
         let issued = mailed.get(&action.send).copied().unwrap_or(action.at);
-        let token = links::answer_token(config, &ctx.keys, &action.send, issued);
+        let token = links::answer_token(config, &keys, &action.send, issued);
         let score_path = |s: u8| {
             Score::all()
                 .nth(usize::from(s.min(10)))
@@ -488,12 +493,7 @@ pub async fn run<S: Store, M, A>(
                 }
             }
             What::Unsubscribe => {
-                let path = path_of(&links::unsubscribe_url(
-                    config,
-                    &ctx.keys,
-                    &action.send,
-                    issued,
-                ));
+                let path = path_of(&links::unsubscribe_url(config, &keys, &action.send, issued));
                 let (status, _) = browser.get(&path).await;
                 expect(status, &[StatusCode::OK], &mut out);
                 clock.advance(secs(5));
@@ -514,7 +514,7 @@ pub async fn run<S: Store, M, A>(
                 }
                 let path = path_of(&links::follow_up_url(
                     config,
-                    &ctx.keys,
+                    &keys,
                     &action.send,
                     action.at,
                 ));

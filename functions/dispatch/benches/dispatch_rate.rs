@@ -102,7 +102,7 @@ async fn main() {
     let mailer = RateLimited::new(rate);
     let ctx = Ctx {
         config: Arc::new(config.clone()),
-        keys: Arc::new(SigningKeys::single("k1", &[3u8; 32]).expect("keys")),
+        keys: SigningKeys::single("k1", &[3u8; 32]).expect("keys").into(),
         store: store.clone(),
         mailer: mailer.clone(),
         archive: (),

@@ -73,7 +73,7 @@ pub fn open_with(config: Config, dir: &Path, clock: Arc<dyn Clock>) -> anyhow::R
     let keys = pulso_local::signing_keys(dir)?;
     Ok(Ctx {
         config: Arc::new(config),
-        keys: Arc::new(keys),
+        keys: keys.into(),
         store,
         mailer,
         archive,

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use futures::TryFutureExt as _;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use pulso_aws::runtime::{FirstUse, Starting};
 
@@ -15,17 +16,23 @@ use pulso_aws::runtime::{FirstUse, Starting};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     pulso_aws::runtime::init_tracing();
-    // Built while the runtime already waits for the first event (see `Starting`).
+    // Built while the runtime already waits for the first event (see `Starting`). The context does
+    // not wait for the signing keys: a run's claim waits for them, its reads go out meanwhile.
     let ctx = Arc::new(Starting::spawn(|| async {
         Ok(Arc::new(
-            pulso_aws::runtime::context_from_env(FirstUse::MAIL_AND_ARCHIVE).await?,
+            pulso_aws::runtime::context_keys_arriving_from_env(FirstUse::MAIL_AND_ARCHIVE).await?,
         ))
     }));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let ctx = ctx.clone();
         async move {
             let ctx = ctx.get().await?;
-            let result = pulso_reports::handle(&ctx, &event.payload).await?;
+            // Keys that cannot be read fail every invocation, naming the setting, as a context that
+            // waited for them would.
+            let (result, _) = futures::try_join!(
+                pulso_reports::handle(&ctx, &event.payload).err_into::<Error>(),
+                ctx.keys.get().err_into::<Error>()
+            )?;
             Ok::<_, Error>(serde_json::to_value(&result)?)
         }
     }))

@@ -2,8 +2,10 @@
 //! SDK configuration (adaptive retries, TLS roots compiled in: [`crate::tls`]), the adapters, the
 //! link-signing keys and — where `webhooks.urls` is set — the webhook secret (each from the
 //! environment or, once, from Secrets Manager), the clock and the id source. The keys' read goes
-//! out first, and the rest is built while it is on its way (see `load`).
-//! Anything missing or invalid fails here, with a message naming the variable, never per request.
+//! out first, and the rest is built while it is on its way (see `load`); alerts and reports do not
+//! wait for it, and their first link waits instead ([`Keys`]).
+//! Anything missing or invalid fails here (or, for arriving keys, at their first use and at every
+//! invocation: see the functions' `main`), with a message naming the variable.
 //!
 //! Every environment variable read by Pulso's functions is named in [`ENV_VARS`] (and in
 //! `docs/aws-adapters.md`); the SAM template sets them.
@@ -18,7 +20,7 @@ use futures::future::{BoxFuture, Shared};
 use pulso_core::Ctx;
 use pulso_core::config::Config;
 use pulso_core::ports::SystemClock;
-use pulso_core::token::SigningKeys;
+use pulso_core::token::{KeySource, Keys, KeysUnavailable, SigningKeys};
 
 use crate::{DynamoStore, RandomIds, S3Archive, SesMailer};
 
@@ -102,8 +104,8 @@ impl FirstUse {
     };
 }
 
-/// The Lambda context from the process environment, with the link-signing keys and without the
-/// webhook secret (capture, dispatch, reports: they record webhook deliveries, never post them).
+/// The Lambda context from the process environment, with the link-signing keys at hand and without
+/// the webhook secret (capture, dispatch: they record webhook deliveries, never post them).
 /// See [`context_from_vars`].
 pub async fn context_from_env(
     first_use: FirstUse,
@@ -119,8 +121,8 @@ pub async fn context_without_secrets_from_env()
     context_without_secrets_from_vars(std::env::vars().collect()).await
 }
 
-/// [`Runtime`] from the process environment, with the keys and, where `webhooks.urls` is set, the
-/// webhook secret (the alerts function, which posts). See [`load_from_vars`].
+/// [`Runtime`] from the process environment, with the keys arriving and, where `webhooks.urls` is
+/// set, the webhook secret (the alerts function, which posts). See [`load_from_vars`].
 pub async fn load_from_env(first_use: FirstUse) -> anyhow::Result<Runtime> {
     load_from_vars(std::env::vars().collect(), first_use).await
 }
@@ -131,7 +133,32 @@ pub async fn context_from_vars(
     vars: Vec<(String, String)>,
     first_use: FirstUse,
 ) -> anyhow::Result<Ctx<DynamoStore, SesMailer, S3Archive>> {
-    Ok(load(vars, Secrets::SigningKeys, first_use).await?.ctx)
+    Ok(load(vars, Secrets::SigningKeys, first_use, KeysAt::Start)
+        .await?
+        .ctx)
+}
+
+/// The Lambda context from the process environment at once, its keys still arriving (see
+/// [`Keys`]): for a function whose first reads need no key (reports), which then go out while the
+/// keys are read. See [`context_keys_arriving_from_vars`].
+pub async fn context_keys_arriving_from_env(
+    first_use: FirstUse,
+) -> anyhow::Result<Ctx<DynamoStore, SesMailer, S3Archive>> {
+    context_keys_arriving_from_vars(std::env::vars().collect(), first_use).await
+}
+
+/// The context from the given variables as [`context_from_vars`] builds it, without waiting for
+/// the keys: where they cannot be read, [`Keys::get`] says so, naming the setting, and the next
+/// call reads them again.
+pub async fn context_keys_arriving_from_vars(
+    vars: Vec<(String, String)>,
+    first_use: FirstUse,
+) -> anyhow::Result<Ctx<DynamoStore, SesMailer, S3Archive>> {
+    Ok(
+        load(vars, Secrets::SigningKeys, first_use, KeysAt::FirstUse)
+            .await?
+            .ctx,
+    )
 }
 
 /// The context from the given variables without reading any secret (see
@@ -139,17 +166,26 @@ pub async fn context_from_vars(
 pub async fn context_without_secrets_from_vars(
     vars: Vec<(String, String)>,
 ) -> anyhow::Result<Ctx<DynamoStore, SesMailer, S3Archive>> {
-    Ok(load(vars, Secrets::None, FirstUse::TABLE).await?.ctx)
+    Ok(load(vars, Secrets::None, FirstUse::TABLE, KeysAt::Start)
+        .await?
+        .ctx)
 }
 
 /// [`Runtime`] from the given variables: configuration (`Config::load("", vars)`), SDK config
-/// (`PULSO__STORE__ENDPOINT_URL` honoured), adapters, keys and, where `webhooks.urls` is set, the
-/// webhook secret (required then).
+/// (`PULSO__STORE__ENDPOINT_URL` honoured), adapters, the keys arriving ([`Keys`]: their read has
+/// started, and a failure shows at [`Keys::get`]) and, where `webhooks.urls` is set, the webhook
+/// secret (required then).
 pub async fn load_from_vars(
     vars: Vec<(String, String)>,
     first_use: FirstUse,
 ) -> anyhow::Result<Runtime> {
-    load(vars, Secrets::SigningKeysAndWebhook, first_use).await
+    load(
+        vars,
+        Secrets::SigningKeysAndWebhook,
+        first_use,
+        KeysAt::FirstUse,
+    )
+    .await
 }
 
 fn var<'a>(vars: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -169,10 +205,19 @@ struct Prepared {
     webhook_secret: Option<String>,
 }
 
+/// When a context's keys are there: at its start (the context waits for them), or at their first
+/// use ([`Keys::get`]; the context is handed over while they are read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeysAt {
+    Start,
+    FirstUse,
+}
+
 async fn load(
     vars: Vec<(String, String)>,
     secrets: Secrets,
     first_use: FirstUse,
+    keys_at: KeysAt,
 ) -> anyhow::Result<Runtime> {
     if secrets == Secrets::None {
         // Nothing to read first: built in a task beside the runtime loop (`Starting`), the context
@@ -180,49 +225,48 @@ async fn load(
         // arrives while it is done.
         let_requests_go().await;
     }
-    // The signing keys' read goes out first: waiting for Secrets Manager is milliseconds, parsing
-    // the configuration and building the clients a fraction of one, done meanwhile. Its SDK
-    // configuration needs one setting of Pulso's, the endpoint, read ahead as `Config::load` reads
-    // it.
+    // The signing keys' read goes out first, in a task of its own: waiting for Secrets Manager is
+    // milliseconds, parsing the configuration and building the clients a fraction of one, done
+    // meanwhile. The context does not wait for it: its keys are arriving ([`Keys`]), and the first
+    // link signed or checked waits for them, so a function's first reads go out beside the keys'
+    // read. Its SDK configuration needs one setting of Pulso's, the endpoint, read ahead as
+    // `Config::load` reads it.
     let endpoint = Config::env_string(
         vars.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         &["store", "endpoint_url"],
     );
     let sdk = crate::lambda_sdk_config(endpoint.as_deref());
-    let (spec, prepared) = read_secret_while(
-        &sdk,
-        &vars,
-        secrets != Secrets::None,
-        (TOKEN_KEYS, TOKEN_SECRET_ARN, "token_keys"),
-        prepare(&sdk, &vars, secrets, first_use),
-    )
-    .await;
+    let reading = (secrets != Secrets::None).then(|| {
+        Starting::spawn({
+            let (sdk, vars) = (sdk.clone(), vars.clone());
+            move || signing_keys(sdk.clone(), vars.clone())
+        })
+    });
+    if reading.is_some() && var(&vars, TOKEN_KEYS).is_none() {
+        // The read's request is written before the work below fills the wait.
+        let_requests_go().await;
+    }
     let Prepared {
         config,
         store,
         mailer,
         archive,
         webhook_secret,
-    } = prepared?;
-    let keys = if secrets == Secrets::None {
-        SigningKeys::none()
-    } else {
-        let spec = spec?.with_context(|| {
-            format!("no link-signing keys: set {TOKEN_KEYS} or {TOKEN_SECRET_ARN}")
-        })?;
-        SigningKeys::parse(&spec)
-            .with_context(|| format!("link-signing keys ({TOKEN_KEYS} / {TOKEN_SECRET_ARN})"))?
+    } = prepare(&sdk, &vars, secrets, first_use).await?;
+    let keys = match (reading, keys_at) {
+        (None, _) => Keys::from(SigningKeys::none()),
+        (Some(reading), KeysAt::Start) => Keys::from(reading.first().await?),
+        (Some(reading), KeysAt::FirstUse) => Keys::arriving(Arc::new(reading)),
     };
     tracing::info!(
         table = %config.store.table,
         bucket = %config.store.bucket,
-        key_id = keys.active_key_id(),
         webhooks = config.webhooks.urls.len(),
         "context ready"
     );
     let ctx = Ctx {
         config: Arc::new(config),
-        keys: Arc::new(keys),
+        keys,
         store,
         mailer,
         archive,
@@ -234,6 +278,28 @@ async fn load(
         webhook_secret,
         sdk,
     })
+}
+
+/// The link-signing keys, from `PULSO_TOKEN_KEYS` or the secret `PULSO_TOKEN_SECRET_ARN` names.
+async fn signing_keys(
+    sdk: SdkConfig,
+    vars: Vec<(String, String)>,
+) -> anyhow::Result<Arc<SigningKeys>> {
+    let spec = secret(&sdk, &vars, TOKEN_KEYS, TOKEN_SECRET_ARN, "token_keys")
+        .await?
+        .with_context(|| format!("no link-signing keys: set {TOKEN_KEYS} or {TOKEN_SECRET_ARN}"))?;
+    let keys = SigningKeys::parse(&spec)
+        .with_context(|| format!("link-signing keys ({TOKEN_KEYS} / {TOKEN_SECRET_ARN})"))?;
+    tracing::info!(key_id = keys.active_key_id(), "link-signing keys ready");
+    Ok(Arc::new(keys))
+}
+
+/// Arriving keys come from the task that reads them; one that failed is started again by the
+/// next caller (see [`Starting::get`]).
+impl KeySource for Starting<Arc<SigningKeys>> {
+    fn keys(&self) -> BoxFuture<'_, Result<Arc<SigningKeys>, KeysUnavailable>> {
+        Box::pin(async move { self.get().await.map_err(|e| KeysUnavailable(e.0)) })
+    }
 }
 
 /// The configuration, the adapters with the clients `first_use` names built (the table's always:
@@ -414,6 +480,13 @@ impl<T: Clone + Send + Sync + 'static> Starting<T> {
         }
         .boxed()
         .shared()
+    }
+
+    /// The first attempt's value or error, starting no other: for a caller that gives up where it
+    /// fails.
+    pub async fn first(self) -> Result<T, StartError> {
+        let attempt = self.attempt.into_inner().unwrap_or_else(|e| e.into_inner());
+        attempt.await
     }
 
     /// The value, once built; the build's error if it failed (and a new attempt is started).

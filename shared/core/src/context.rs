@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::ports::{Clock, Ids};
-use crate::token::SigningKeys;
+use crate::token::Keys;
 
 pub struct Ctx<S, M, A> {
     pub config: Arc<Config>,
-    pub keys: Arc<SigningKeys>,
+    /// The link-signing keys, at hand or on their way ([`Keys`]).
+    pub keys: Keys,
     pub store: S,
     pub mailer: M,
     pub archive: A,

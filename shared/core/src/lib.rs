@@ -28,5 +28,5 @@ pub use context::Ctx;
 pub use model::*;
 pub use nps::{Category, Histogram, NpsStats};
 pub use ports::{Clock, Ids, Store, StoreError, StoreResult};
-pub use token::{Purpose, SigningKeys, TokenError};
+pub use token::{Keys, KeysUnavailable, Purpose, SigningKeys, TokenError};
 pub use types::*;

@@ -8,9 +8,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use futures::future::BoxFuture;
 use hmac::{Hmac, KeyInit, Mac};
 use jiff::Timestamp;
 use sha2::Sha256;
@@ -248,6 +250,88 @@ impl SigningKeys {
     }
 }
 
+/// The signing keys as a context holds them: at hand, or still on their way. A Lambda function
+/// starts its first reads while its keys are read from Secrets Manager; the first link it signs or
+/// checks waits for them ([`Keys::get`]). Cheap to clone.
+#[derive(Clone)]
+pub struct Keys(KeysInner);
+
+#[derive(Clone)]
+enum KeysInner {
+    Ready(Arc<SigningKeys>),
+    Arriving(Arc<Arriving>),
+}
+
+struct Arriving {
+    source: Arc<dyn KeySource>,
+    got: std::sync::OnceLock<Arc<SigningKeys>>,
+}
+
+/// Where keys that are not at hand come from. [`KeySource::keys`] may fail (a secret that could
+/// not be read); each later call tries again.
+pub trait KeySource: Send + Sync {
+    fn keys(&self) -> BoxFuture<'_, Result<Arc<SigningKeys>, KeysUnavailable>>;
+}
+
+/// Why a context has no keys: what could not be read, naming the setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct KeysUnavailable(pub Arc<str>);
+
+impl Keys {
+    /// Keys that will come from `source`, asked on first use (and again after a failure).
+    pub fn arriving(source: Arc<dyn KeySource>) -> Keys {
+        Keys(KeysInner::Arriving(Arc::new(Arriving {
+            source,
+            got: std::sync::OnceLock::new(),
+        })))
+    }
+
+    /// The keys, once there.
+    pub async fn get(&self) -> Result<Arc<SigningKeys>, KeysUnavailable> {
+        match &self.0 {
+            KeysInner::Ready(keys) => Ok(keys.clone()),
+            KeysInner::Arriving(a) => {
+                if let Some(keys) = a.got.get() {
+                    return Ok(keys.clone());
+                }
+                let keys = a.source.keys().await?;
+                Ok(a.got.get_or_init(|| keys).clone())
+            }
+        }
+    }
+
+    /// The keys if they are at hand: always for keys made from [`SigningKeys`], and for arriving
+    /// keys once [`Keys::get`] has had them.
+    pub fn at_hand(&self) -> Option<&SigningKeys> {
+        match &self.0 {
+            KeysInner::Ready(keys) => Some(keys),
+            KeysInner::Arriving(a) => a.got.get().map(|k| &**k),
+        }
+    }
+}
+
+impl From<SigningKeys> for Keys {
+    fn from(keys: SigningKeys) -> Keys {
+        Keys(KeysInner::Ready(Arc::new(keys)))
+    }
+}
+
+impl From<Arc<SigningKeys>> for Keys {
+    fn from(keys: Arc<SigningKeys>) -> Keys {
+        Keys(KeysInner::Ready(keys))
+    }
+}
+
+impl fmt::Debug for Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.at_hand() {
+            Some(keys) => keys.fmt(f),
+            None => f.write_str("Keys(arriving)"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,5 +468,54 @@ mod tests {
             let changed = String::from_utf8(bytes).unwrap();
             prop_assert!(k.verify(&changed, Purpose::Answer, t(1)).is_err());
         }
+    }
+
+    /// A source whose first `fails` reads fail, counting its reads.
+    struct Flaky {
+        fails: usize,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    impl KeySource for Flaky {
+        fn keys(&self) -> BoxFuture<'_, Result<Arc<SigningKeys>, KeysUnavailable>> {
+            let n = self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let fails = n < self.fails;
+            Box::pin(async move {
+                match fails {
+                    true => Err(KeysUnavailable("no link-signing keys: set X".into())),
+                    false => Ok(Arc::new(keys())),
+                }
+            })
+        }
+    }
+
+    #[test]
+    fn arriving_keys_are_asked_again_after_a_failure_and_kept_once_read() {
+        let source = Arc::new(Flaky {
+            fails: 1,
+            reads: Default::default(),
+        });
+        let arriving = Keys::arriving(source.clone());
+        assert!(arriving.at_hand().is_none());
+        let e = futures::executor::block_on(arriving.get()).unwrap_err();
+        assert_eq!(e.to_string(), "no link-signing keys: set X");
+        assert!(arriving.at_hand().is_none(), "a failure keeps nothing");
+        let got = futures::executor::block_on(arriving.get()).unwrap();
+        let tok = got.sign(Purpose::Answer, "s1", t(2_000));
+        // Clones share what was read: no further read, and the keys are at hand.
+        let clone = arriving.clone();
+        assert!(futures::executor::block_on(clone.get()).is_ok());
+        assert!(
+            clone
+                .at_hand()
+                .unwrap()
+                .verify(&tok, Purpose::Answer, t(1))
+                .is_ok()
+        );
+        assert_eq!(source.reads.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // Keys made from `SigningKeys` are at hand from the start.
+        let ready = Keys::from(keys());
+        assert!(ready.at_hand().is_some());
+        assert!(futures::executor::block_on(ready.get()).is_ok());
     }
 }

@@ -52,7 +52,7 @@ impl Harness {
         let keys = SigningKeys::single("t1", &[9u8; 32]).expect("keys");
         let ctx = Ctx {
             config: Arc::new(config),
-            keys: Arc::new(keys),
+            keys: keys.into(),
             store,
             mailer,
             archive,
@@ -136,7 +136,12 @@ impl Harness {
     }
 
     pub fn answer_token(&self, send: &SurveySend) -> String {
-        links::answer_token(&self.ctx.config, &self.ctx.keys, &send.id, self.now())
+        links::answer_token(
+            &self.ctx.config,
+            self.ctx.keys.at_hand().expect("the test's keys"),
+            &send.id,
+            self.now(),
+        )
     }
 
     /// The path of a score link (`/a/{token}?s=N`).
@@ -148,7 +153,7 @@ impl Harness {
     pub fn unsubscribe_path(&self, send: &SurveySend) -> String {
         path_of(&links::unsubscribe_url(
             &self.ctx.config,
-            &self.ctx.keys,
+            self.ctx.keys.at_hand().expect("the test's keys"),
             &send.id,
             self.now(),
         ))
@@ -157,7 +162,7 @@ impl Harness {
     pub fn follow_up_path(&self, send: &SurveySend) -> String {
         path_of(&links::follow_up_url(
             &self.ctx.config,
-            &self.ctx.keys,
+            self.ctx.keys.at_hand().expect("the test's keys"),
             &send.id,
             self.now(),
         ))

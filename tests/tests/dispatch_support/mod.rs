@@ -179,7 +179,7 @@ impl Harness {
         let mailer = FakeMailer::new();
         let ctx = Ctx {
             config: Arc::new(config),
-            keys: Arc::new(keys()),
+            keys: keys().into(),
             store,
             mailer: mailer.clone(),
             archive: (),

@@ -95,7 +95,7 @@ impl Fixture {
         let clock = FixedClock::at("2026-03-02T07:00:00Z".parse().unwrap());
         let ctx = Ctx {
             config: Arc::new(config),
-            keys: Arc::new(SigningKeys::single("k1", &[7u8; 32]).unwrap()),
+            keys: SigningKeys::single("k1", &[7u8; 32]).unwrap().into(),
             store: SqliteStore::in_memory().unwrap(),
             mailer: Outbox::with_clock(dir.path().join("outbox"), Arc::new(clock.clone())).unwrap(),
             archive: DirArchive::new(dir.path().join("archive")).unwrap(),

@@ -49,6 +49,8 @@ pub enum AlertError {
     Mail(#[from] MailError),
     #[error("could not build the alert email: {0}")]
     Build(String),
+    #[error("link-signing keys: {0}")]
+    Keys(#[from] crate::token::KeysUnavailable),
 }
 
 /// Whether an answer calls for a follow-up: it counts, and it is a detractor's (or a passive's,
@@ -263,6 +265,7 @@ pub async fn alert_mail<S: Store, M, A>(
         None => Named::read(ctx, answer.contact_id.as_ref()).await?,
     };
     let (contact, earlier) = (named.contact, named.answers);
+    let keys = ctx.keys.get().await?;
     let who = contact
         .as_ref()
         .map(Contact::display_name)
@@ -343,7 +346,7 @@ pub async fn alert_mail<S: Store, M, A>(
         comment: answer.comment.clone(),
         no_comment: t("alert.no_comment"),
         button: t("alert.button"),
-        link: links::follow_up_url(config, &ctx.keys, &answer.send_id, ctx.now()),
+        link: links::follow_up_url(config, &keys, &answer.send_id, ctx.now()),
         link_hint: t("alert.link_hint"),
         earlier_title: t("alert.earlier"),
         earlier,

@@ -54,6 +54,9 @@ pub enum CaptureError {
     /// Too many concurrent writers on one record: try again.
     #[error("busy, try again")]
     Busy,
+    /// The link-signing keys could not be read, so no link can be checked: try again.
+    #[error("link-signing keys: {0}")]
+    Keys(#[from] crate::token::KeysUnavailable),
 }
 
 /// What a form said that cannot be accepted; the page is shown again with what was typed.
@@ -150,12 +153,13 @@ impl AfterCapture for NoHooks {
     }
 }
 
-fn verify<S, M, A>(
+async fn verify<S, M, A>(
     ctx: &Ctx<S, M, A>,
     token: &str,
     purpose: Purpose,
-) -> Result<Claims, TokenError> {
-    ctx.keys.verify(token, purpose, ctx.now())
+) -> Result<Claims, CaptureError> {
+    let keys = ctx.keys.get().await?;
+    Ok(keys.verify(token, purpose, ctx.now())?)
 }
 
 fn send_id_of(claims: &Claims) -> Result<SendId, CaptureError> {
@@ -183,9 +187,11 @@ pub async fn locale_hint<S: Store, M, A>(
     token: &str,
     purpose: Purpose,
 ) -> Option<Locale> {
-    let subject = match verify(ctx, token, purpose) {
+    let subject = match verify(ctx, token, purpose).await {
         Ok(claims) => claims.subject,
-        Err(TokenError::Expired | TokenError::WrongPurpose) => authentic_subject(token)?,
+        Err(CaptureError::Link(TokenError::Expired | TokenError::WrongPurpose)) => {
+            authentic_subject(token)?
+        }
         Err(_) => return None,
     };
     let id = SendId::parse(&subject).ok()?;
@@ -239,7 +245,7 @@ pub async fn answer_view<S: Store, M, A>(
     ctx: &Ctx<S, M, A>,
     token: &str,
 ) -> Result<AnswerView, CaptureError> {
-    let claims = verify(ctx, token, Purpose::Answer)?;
+    let claims = verify(ctx, token, Purpose::Answer).await?;
     let id = send_id_of(&claims)?;
     let (send, contact) = load_send(ctx, &id).await?;
     let response = ctx.store.response(&id).await?;
@@ -314,7 +320,7 @@ pub async fn commit<S: Store, M, A>(
     token: &str,
     req: &CommitRequest,
 ) -> Result<Committed, CaptureError> {
-    let claims = verify(ctx, token, Purpose::Answer)?;
+    let claims = verify(ctx, token, Purpose::Answer).await?;
     let id = send_id_of(&claims)?;
     let send = ctx
         .store
@@ -424,7 +430,7 @@ pub async fn unsubscribe_view<S: Store, M, A>(
     ctx: &Ctx<S, M, A>,
     token: &str,
 ) -> Result<UnsubscribeView, CaptureError> {
-    let claims = verify(ctx, token, Purpose::Unsubscribe)?;
+    let claims = verify(ctx, token, Purpose::Unsubscribe).await?;
     let id = send_id_of(&claims)?;
     let Some(send) = ctx.store.send(&id).await? else {
         return Ok(UnsubscribeView {
@@ -458,7 +464,7 @@ pub async fn unsubscribe<S: Store, M, A>(
     ctx: &Ctx<S, M, A>,
     token: &str,
 ) -> Result<Unsubscribed, CaptureError> {
-    let claims = verify(ctx, token, Purpose::Unsubscribe)?;
+    let claims = verify(ctx, token, Purpose::Unsubscribe).await?;
     let id = send_id_of(&claims)?;
     let Some(send) = ctx.store.send(&id).await? else {
         tracing::info!(send = %id, "unsubscribe for a send that is gone: nothing to do");
@@ -555,7 +561,7 @@ pub async fn follow_up_view<S: Store, M, A>(
     ctx: &Ctx<S, M, A>,
     token: &str,
 ) -> Result<FollowUpView, CaptureError> {
-    let claims = verify(ctx, token, Purpose::FollowUp)?;
+    let claims = verify(ctx, token, Purpose::FollowUp).await?;
     let id = send_id_of(&claims)?;
     let follow_up = ctx
         .store
@@ -636,7 +642,7 @@ pub async fn report_file<S, M, A: Archive>(
     ctx: &Ctx<S, M, A>,
     token: &str,
 ) -> Result<ReportFile, CaptureError> {
-    let claims = verify(ctx, token, Purpose::Report)?;
+    let claims = verify(ctx, token, Purpose::Report).await?;
     let key = claims.subject;
     if !valid_archive_key(&key) {
         return Err(CaptureError::UnknownReport);

@@ -60,6 +60,9 @@ pub enum DispatchError {
     /// The store failed repeatedly: the run stopped; what it did is kept, the rest waits.
     #[error("store unavailable: {0}")]
     Store(#[from] StoreError),
+    /// The link-signing keys could not be read: nothing was sent.
+    #[error("link-signing keys: {0}")]
+    Keys(#[from] crate::token::KeysUnavailable),
 }
 
 /// The relational part of a run.
@@ -142,6 +145,8 @@ struct Runner<'a, S, M, A, T> {
     ctx: &'a Ctx<S, M, A>,
     timer: &'a T,
     budget: Duration,
+    /// The context's signing keys, at hand for the run.
+    keys: std::sync::Arc<crate::token::SigningKeys>,
     renderer: SurveyRenderer,
     pacer: Pacer,
     out: DispatchOutcome,
@@ -202,11 +207,14 @@ where
     M: Mailer,
     T: Timer,
 {
+    // No email goes out without links: a run whose keys cannot be read stops here.
+    let keys = ctx.keys.get().await?;
     let rate = send_rate(&ctx.config, &ctx.mailer).await;
     let mut r = Runner {
         ctx,
         timer,
         budget,
+        keys,
         renderer: SurveyRenderer::new(&ctx.config),
         pacer: Pacer::new(rate),
         out: DispatchOutcome {

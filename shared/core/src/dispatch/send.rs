@@ -245,14 +245,10 @@ where
         }
     }
     let now = r.ctx.now();
-    let email = match r.renderer.render(
-        &config,
-        &r.ctx.keys,
-        &send,
-        &contact,
-        EmailKind::Survey,
-        now,
-    ) {
+    let email = match r
+        .renderer
+        .render(&config, &r.keys, &send, &contact, EmailKind::Survey, now)
+    {
         Ok(e) => e,
         Err(e) => {
             let reason = format!("could not build the email: {e}");
@@ -428,14 +424,10 @@ where
         return Ok(Flow::Continue);
     };
     let config = r.ctx.config.clone();
-    let email = match r.renderer.render(
-        &config,
-        &r.ctx.keys,
-        &send,
-        &contact,
-        EmailKind::Reminder,
-        now,
-    ) {
+    let email = match r
+        .renderer
+        .render(&config, &r.keys, &send, &contact, EmailKind::Reminder, now)
+    {
         Ok(e) => e,
         Err(e) => {
             let reason = format!("could not build the reminder: {e}");

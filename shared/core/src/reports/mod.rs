@@ -76,4 +76,6 @@ pub enum ReportError {
     MailBuild(String),
     #[error("could not render the report: {0}")]
     Render(String),
+    #[error("link-signing keys: {0}")]
+    Keys(#[from] crate::token::KeysUnavailable),
 }

@@ -188,10 +188,15 @@ where
     let now = ctx.now();
     let prefix = super::build::archive_prefix(kind, &period);
     // The claim and the period's reads go out together: reading claims nothing, and a run that
-    // finds the period taken has read it for nothing (a schedule's retry, rarely).
+    // finds the period taken has read it for nothing (a schedule's retry, rarely). The claim waits
+    // for the signing keys (a Lambda function's may still be arriving): a run that could not link
+    // its report claims nothing, and its retry is not held back by its claim.
     let locale = locale(&ctx.config, kind);
     let (claimed, report) = futures::join!(
-        claim(&ctx.store, kind, &label, &prefix, now),
+        async {
+            ctx.keys.get().await?;
+            claim(&ctx.store, kind, &label, &prefix, now).await
+        },
         build(&ctx.store, &ctx.config, kind, period, at, locale)
     );
     let mut claimed = match claimed? {
@@ -255,6 +260,7 @@ where
     let config = &ctx.config;
     let now = ctx.now();
     let recipients = crate::Config::recipients(audience(config, kind));
+    let signing = ctx.keys.get().await?;
     // The email links to the archived page, whose key is known before it is stored: it is
     // rendered while the archive is written, and sent once the page is there.
     let (keys, email) = futures::join!(
@@ -265,7 +271,7 @@ where
             if recipients.is_empty() {
                 return Ok(None);
             }
-            let url = links::report_url(config, &ctx.keys, &ArchiveKeys::of(report).html, now);
+            let url = links::report_url(config, &signing, &ArchiveKeys::of(report).html, now);
             let rendered = render(report, config, Some(url))?;
             email(config, report, &rendered, &recipients, now).map(Some)
         })
@@ -339,7 +345,15 @@ where
     let report = build(&ctx.store, config, kind, period, at, locale).await?;
     let keys = ArchiveKeys::of(&report);
     let archived = ctx.archive.get(&keys.html).await?.is_some();
-    let url = archived.then(|| links::report_url(config, &ctx.keys, &keys.html, ctx.now()));
+    let url = match archived {
+        true => Some(links::report_url(
+            config,
+            &*ctx.keys.get().await?,
+            &keys.html,
+            ctx.now(),
+        )),
+        false => None,
+    };
     let rendered = render(&report, config, url)?;
     Ok(Preview {
         report,
