@@ -3,6 +3,45 @@
 
 pub mod contract;
 
+/// Link-signing keys that cannot be read until [`KeysLater::arrive`] (a Secrets Manager secret
+/// that is missing or unreadable), for the functions that start work while their keys arrive.
+pub struct KeysLater {
+    ok: std::sync::atomic::AtomicBool,
+}
+
+impl KeysLater {
+    /// Keys that fail (naming `PULSO_TOKEN_KEYS`) until they arrive, as the context holds them.
+    pub fn new() -> (std::sync::Arc<KeysLater>, pulso_core::Keys) {
+        let later = std::sync::Arc::new(KeysLater {
+            ok: std::sync::atomic::AtomicBool::new(false),
+        });
+        (later.clone(), pulso_core::Keys::arriving(later))
+    }
+
+    /// From now on the keys can be read: `k1`, 32 bytes of 7 (the fixtures' key).
+    pub fn arrive(&self) {
+        self.ok.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+type KeysResult = Result<std::sync::Arc<pulso_core::SigningKeys>, pulso_core::KeysUnavailable>;
+
+impl pulso_core::token::KeySource for KeysLater {
+    fn keys(&self) -> std::pin::Pin<Box<dyn Future<Output = KeysResult> + Send + '_>> {
+        let ok = self.ok.load(std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            match ok {
+                true => Ok(std::sync::Arc::new(
+                    pulso_core::SigningKeys::single("k1", &[7u8; 32]).expect("fixture keys"),
+                )),
+                false => Err(pulso_core::KeysUnavailable(
+                    "no link-signing keys: set PULSO_TOKEN_KEYS".into(),
+                )),
+            }
+        })
+    }
+}
+
 /// Records with sensible defaults, for any test that needs one. Every fixture is valid as it comes
 /// (version 1); tests change the fields they care about.
 pub mod fixtures {

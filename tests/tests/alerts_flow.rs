@@ -134,6 +134,8 @@ async fn a_detractor_alerts_customer_service_and_the_follow_up_is_marked_done() 
     let claims = h
         .ctx
         .keys
+        .at_hand()
+        .unwrap()
         .verify(f_token, Purpose::FollowUp, h.now())
         .unwrap();
     assert_eq!(claims.subject, send.id.as_str());
@@ -379,4 +381,40 @@ async fn the_stream_handler_runs_the_same_loop_and_a_retried_batch_alerts_once()
     assert!(!pulso_alerts::is_retry_schedule(
         &serde_json::json!({"Records": []})
     ));
+}
+
+#[tokio::test]
+async fn a_batch_whose_keys_cannot_be_read_fails_whole_and_its_retry_alerts_once() {
+    let h = Harness::new("");
+    let (_, send) = h.mailed_an_hour_ago(1).await;
+    let addr = serve(h.router()).await;
+    let token = h.answer_token(&send);
+    let page = get(addr, &h.score_path(&token, 5)).await;
+    h.advance_secs(20);
+    press_send(addr, &token, &page.body, 5, "Price went up").await;
+    let changes = vec![(None, h.answer(&send).await.unwrap())];
+    let sender = Sender {
+        client: NoWebhookClient,
+        secret: None,
+    };
+    // The alerts function's context, its keys not readable yet.
+    let (later, keys) = pulso_tests::KeysLater::new();
+    let mut ctx = h.ctx.clone();
+    ctx.keys = keys;
+    let e = pulso_alerts::handle_changes(&ctx, &sender, &changes)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("PULSO_TOKEN_KEYS"), "{e}");
+    // No alert without its follow-up link, and no follow-up opened: the batch is retried whole.
+    assert!(h.outbox().is_empty());
+    assert!(h.ctx.store.follow_up(&send.id).await.unwrap().is_none());
+    later.arrive();
+    let out = pulso_alerts::handle_changes(&ctx, &sender, &changes)
+        .await
+        .unwrap();
+    assert_eq!(
+        (out.answers, out.follow_ups_opened, out.alerts_emailed),
+        (1, 1, 1)
+    );
+    assert_eq!(h.outbox().len(), 1);
 }

@@ -111,6 +111,8 @@ async fn each_audience_gets_its_report_in_its_language() {
     let claims = f
         .ctx
         .keys
+        .at_hand()
+        .unwrap()
         .verify(&token, Purpose::Report, f.clock.now_ts())
         .unwrap();
     assert_eq!(claims.subject, "reports/weekly/2026-W09/report.html");
@@ -224,6 +226,29 @@ async fn concurrent_runs_of_one_period_send_once() {
         o,
         Outcome::Sent { .. } | Outcome::InProgress | Outcome::AlreadySent
     )));
+    assert_eq!(f.outbox().len(), 1);
+}
+
+#[tokio::test]
+async fn a_run_whose_keys_cannot_be_read_claims_nothing_and_its_retry_sends_at_once() {
+    let mut f = company().await;
+    let (later, keys) = pulso_tests::KeysLater::new();
+    f.ctx.keys = keys;
+    f.set_now("2026-03-02T07:00:00Z");
+    let e = run(&f.ctx, ReportKind::Weekly, None).await.unwrap_err();
+    assert!(e.to_string().contains("PULSO_TOKEN_KEYS"), "{e}");
+    // No claim to hold the retry back, nothing archived, nothing emailed.
+    let claim = f.ctx.store.report_run(ReportKind::Weekly, "2026-W09").await;
+    assert!(claim.unwrap().is_none());
+    assert!(f.ctx.archive.list("reports/").await.unwrap().is_empty());
+    assert!(f.outbox().is_empty());
+    // The scheduler's retry a minute later, once the keys can be read, sends the report.
+    later.arrive();
+    f.set_now("2026-03-02T07:01:00Z");
+    let r = run(&f.ctx, ReportKind::Weekly, Some(ts("2026-03-02T07:00:00Z")))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Sent { recipients: 2 });
     assert_eq!(f.outbox().len(), 1);
 }
 
