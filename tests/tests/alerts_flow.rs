@@ -344,25 +344,37 @@ async fn bad_follow_up_links_write_nothing() {
     assert!(h.ctx.store.follow_up(&send.id).await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn the_stream_handler_runs_the_same_loop_and_a_retried_batch_alerts_once() {
-    let h = Harness::new("");
+/// A detractor's answer (5, with a comment) written through the capture router, which runs no
+/// alert, and the stream's change for it, with a sender that posts no webhook.
+async fn detractor_answered(
+    h: &Harness,
+) -> (
+    pulso_core::model::SurveySend,
+    Vec<(Option<Response>, Response)>,
+    Sender<NoWebhookClient>,
+) {
     let (_, send) = h.mailed_an_hour_ago(1).await;
-    // The capture function in AWS writes the answer and runs nothing after it…
     let addr = serve(h.router()).await;
     let token = h.answer_token(&send);
     let page = get(addr, &h.score_path(&token, 5)).await;
     h.advance_secs(20);
     press_send(addr, &token, &page.body, 5, "Price went up").await;
-    assert!(h.outbox().is_empty());
-    assert!(h.ctx.store.follow_up(&send.id).await.unwrap().is_none());
-    // …and the stream brings the change to the alerts function.
-    let after = h.answer(&send).await.unwrap();
-    let changes = vec![(None, after)];
+    let changes = vec![(None, h.answer(&send).await.unwrap())];
     let sender = Sender {
         client: NoWebhookClient,
         secret: None,
     };
+    (send, changes, sender)
+}
+
+#[tokio::test]
+async fn the_stream_handler_runs_the_same_loop_and_a_retried_batch_alerts_once() {
+    let h = Harness::new("");
+    // The capture function in AWS writes the answer and runs nothing after it…
+    let (send, changes, sender) = detractor_answered(&h).await;
+    assert!(h.outbox().is_empty());
+    assert!(h.ctx.store.follow_up(&send.id).await.unwrap().is_none());
+    // …and the stream brings the change to the alerts function.
     let out = pulso_alerts::handle_changes(&h.ctx, &sender, &changes)
         .await
         .unwrap();
@@ -386,17 +398,7 @@ async fn the_stream_handler_runs_the_same_loop_and_a_retried_batch_alerts_once()
 #[tokio::test]
 async fn a_batch_whose_keys_cannot_be_read_fails_whole_and_its_retry_alerts_once() {
     let h = Harness::new("");
-    let (_, send) = h.mailed_an_hour_ago(1).await;
-    let addr = serve(h.router()).await;
-    let token = h.answer_token(&send);
-    let page = get(addr, &h.score_path(&token, 5)).await;
-    h.advance_secs(20);
-    press_send(addr, &token, &page.body, 5, "Price went up").await;
-    let changes = vec![(None, h.answer(&send).await.unwrap())];
-    let sender = Sender {
-        client: NoWebhookClient,
-        secret: None,
-    };
+    let (send, changes, sender) = detractor_answered(&h).await;
     // The alerts function's context, its keys not readable yet.
     let (later, keys) = pulso_tests::KeysLater::new();
     let mut ctx = h.ctx.clone();

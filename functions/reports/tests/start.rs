@@ -16,13 +16,5 @@ async fn keys_that_cannot_be_read_fail_each_run_by_name_and_the_process_stays_up
         &[("PULSO__STORE__ENDPOINT_URL", "http://127.0.0.1:9")],
     )
     .await;
-    assert!(answers.init_errors.is_empty(), "{answers:?}");
-    assert_eq!(answers.kinds(), [("first", "error"), ("second", "error")]);
-    for message in answers.error_messages() {
-        assert!(
-            message.contains("PULSO_TOKEN_KEYS") && message.contains("PULSO_TOKEN_SECRET_ARN"),
-            "{message}"
-        );
-    }
-    assert!(answers.still_up, "the process exited");
+    answers.assert_each_failed_naming_the_keys();
 }

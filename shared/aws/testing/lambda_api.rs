@@ -45,6 +45,20 @@ impl Answers {
             .map(|(id, kind, _)| (id.as_str(), kind.as_str()))
             .collect()
     }
+
+    /// Both invocations were answered with an error naming the keys' two settings, no init error
+    /// was posted, and the process is still waiting for its next event.
+    pub fn assert_each_failed_naming_the_keys(&self) {
+        assert!(self.init_errors.is_empty(), "{self:?}");
+        assert_eq!(self.kinds(), [("first", "error"), ("second", "error")]);
+        for message in self.error_messages() {
+            assert!(
+                message.contains("PULSO_TOKEN_KEYS") && message.contains("PULSO_TOKEN_SECRET_ARN"),
+                "{message}"
+            );
+        }
+        assert!(self.still_up, "the process exited");
+    }
 }
 
 struct Api {
