@@ -34,7 +34,7 @@ async fn main() -> Result<(), Error> {
                 if pulso_alerts::is_retry_schedule(&payload) {
                     Ok(pulso_alerts::handle_schedule(&ctx, &sender).await?)
                 } else if payload.get("Records").is_some() {
-                    let stream: StreamEvent = serde_json::from_value(payload.clone())?;
+                    let stream: StreamEvent = serde_json::from_value(payload)?;
                     let changes = response_changes(&stream);
                     Ok(pulso_alerts::handle_changes(&ctx, &sender, &changes).await?)
                 } else {
