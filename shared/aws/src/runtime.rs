@@ -489,17 +489,21 @@ impl<T: Clone + Send + Sync + 'static> Starting<T> {
         attempt.await
     }
 
-    /// The value, once built; the build's error if it failed (and a new attempt is started).
+    /// The value, once built; the build's error if it failed. A call that finds the last attempt
+    /// failed starts a new one and awaits it: the attempt starts after the call, so a cause mended
+    /// in between (a secret created, a permission granted) is seen.
     pub async fn get(&self) -> Result<T, StartError> {
-        let attempt = self.attempt.lock().expect("not poisoned").clone();
-        let result = attempt.clone().await;
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "cold start failed; the next invocation tries again");
+        let attempt = {
             let mut current = self.attempt.lock().expect("not poisoned");
-            // Only the first invocation to see this attempt fail starts the next one.
-            if current.ptr_eq(&attempt) {
+            // Under the lock: of the calls that find it failed, only the first starts the next.
+            if matches!(current.peek(), Some(Err(_))) {
                 *current = Self::attempt(self.make.as_ref());
             }
+            current.clone()
+        };
+        let result = attempt.await;
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "cold start failed; the next invocation tries again");
         }
         result
     }
@@ -570,6 +574,27 @@ mod tests {
         assert_eq!(starting.get().await.unwrap(), 1);
         assert_eq!(starting.get().await.unwrap(), 1);
         assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_failed_start_is_tried_again_when_next_asked_not_before() {
+        let mended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = mended.clone();
+        // The cause is read when an attempt starts, as a secret's read finds the secret or not.
+        let starting = Starting::spawn(move || {
+            let ok = flag.load(std::sync::atomic::Ordering::SeqCst);
+            async move {
+                match ok {
+                    true => Ok("keys"),
+                    false => Err(anyhow::anyhow!("no such secret")),
+                }
+            }
+        });
+        assert!(starting.get().await.is_err());
+        tokio::task::yield_now().await;
+        // Mended between two invocations: the next one's attempt starts after it, and sees it.
+        mended.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(starting.get().await.unwrap(), "keys");
     }
 
     #[test]
