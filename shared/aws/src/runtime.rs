@@ -227,10 +227,10 @@ async fn load(
     }
     // The signing keys' read goes out first, in a task of its own: waiting for Secrets Manager is
     // milliseconds, parsing the configuration and building the clients a fraction of one, done
-    // meanwhile. The context does not wait for it: its keys are arriving ([`Keys`]), and the first
-    // link signed or checked waits for them, so a function's first reads go out beside the keys'
-    // read. Its SDK configuration needs one setting of Pulso's, the endpoint, read ahead as
-    // `Config::load` reads it.
+    // meanwhile. With `KeysAt::FirstUse` the context does not wait for it either: its keys are
+    // arriving ([`Keys`]), and the first link signed or checked waits for them, so a function's
+    // first reads go out beside the keys' read. Its SDK configuration needs one setting of
+    // Pulso's, the endpoint, read ahead as `Config::load` reads it.
     let endpoint = Config::env_string(
         vars.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         &["store", "endpoint_url"],
