@@ -8,6 +8,7 @@
 //! spreadsheet pivot reads it. Free text (comments, names, accounts, segment values, themes) goes
 //! through `contacts::csv_safe`, which neutralises cells a spreadsheet would run as a formula.
 
+use futures::TryFutureExt;
 use serde::Serialize;
 
 use super::ReportError;
@@ -35,8 +36,12 @@ impl ArchiveKeys {
     }
 }
 
-/// Stores the report's JSON and CSV, then its HTML (`html()`, rendered while the other two are
-/// written); returns their keys.
+/// Stores the report's JSON, CSV and HTML together (`html()` is rendered while the other two are
+/// on their way, and goes out as soon as it is); returns their keys once all three are there.
+///
+/// Nothing links to the archive before this returns: the email, whose link names the page, is
+/// sent after. A run that fails here may leave some of the three behind, unlinked; its retry
+/// writes them all again.
 pub async fn store<A: Archive>(
     archive: &A,
     report: &Report,
@@ -45,20 +50,21 @@ pub async fn store<A: Archive>(
     let keys = ArchiveKeys::of(report);
     let csv = to_csv(report)?;
     let json = to_json(report)?;
-    let (written, html) = futures::join!(
+    futures::try_join!(
+        archive
+            .put(&keys.json, json.as_bytes(), "application/json")
+            .err_into::<ReportError>(),
+        archive
+            .put(&keys.csv, csv.as_bytes(), "text/csv; charset=utf-8")
+            .err_into(),
         async {
-            futures::try_join!(
-                archive.put(&keys.json, json.as_bytes(), "application/json"),
-                archive.put(&keys.csv, csv.as_bytes(), "text/csv; charset=utf-8"),
-            )
+            let html = super::while_written(html).await?;
+            archive
+                .put(&keys.html, html.as_bytes(), "text/html; charset=utf-8")
+                .await
+                .map_err(ReportError::from)
         },
-        super::while_written(html)
-    );
-    written?;
-    // HTML last: its presence means the other two are there.
-    archive
-        .put(&keys.html, html?.as_bytes(), "text/html; charset=utf-8")
-        .await?;
+    )?;
     Ok(keys)
 }
 
