@@ -1296,8 +1296,19 @@ pub async fn report_run_is_claimed_once<S: Store>(s: S) {
         s.report_run(ReportKind::Weekly, "2026-W10").await.unwrap(),
         Some(run.clone())
     );
-    let mut sent = run.clone();
-    sent.version = 2;
+    // A run that failed gives its claim back; the next one takes it over and sends.
+    let mut failed = run.clone();
+    failed.version = 2;
+    failed.status = ReportRunStatus::Failed {
+        at: ts("2026-03-09T07:00:20Z"),
+    };
+    s.put_report_run(&failed).await.unwrap();
+    assert_eq!(
+        s.report_run(ReportKind::Weekly, "2026-W10").await.unwrap(),
+        Some(failed.clone())
+    );
+    let mut sent = failed.clone();
+    sent.version = 3;
     sent.status = ReportRunStatus::Sent {
         at: ts("2026-03-09T07:00:30Z"),
     };

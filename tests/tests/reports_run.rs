@@ -252,6 +252,98 @@ async fn a_run_whose_keys_cannot_be_read_claims_nothing_and_its_retry_sends_at_o
     assert_eq!(f.outbox().len(), 1);
 }
 
+async fn weekly_run_record(f: &Fixture) -> ReportRun {
+    let rec = f.ctx.store.report_run(ReportKind::Weekly, "2026-W09").await;
+    rec.unwrap().expect("the run's record")
+}
+
+#[tokio::test]
+async fn a_run_whose_archive_fails_emails_nothing_and_its_retry_sends_at_once() {
+    let f = company().await;
+    f.set_now("2026-03-02T07:00:00Z");
+    // The page cannot be stored: a directory stands where its file goes.
+    let page = f
+        .ctx
+        .archive
+        .path_of("reports/weekly/2026-W09/report.html")
+        .unwrap();
+    std::fs::create_dir_all(page.join("in-the-way")).unwrap();
+    let e = run(&f.ctx, ReportKind::Weekly, None).await.unwrap_err();
+    assert!(e.to_string().contains("archive"), "{e}");
+    assert!(
+        f.outbox().is_empty(),
+        "no email links a page that is not there"
+    );
+    let rec = weekly_run_record(&f).await;
+    assert!(
+        matches!(rec.status, ReportRunStatus::Failed { at } if at == ts("2026-03-02T07:00:00Z")),
+        "{rec:?}"
+    );
+    assert_eq!(rec.version, 2, "claimed, failed");
+    // The scheduler's retry a minute later, with the archive mended, is not held off by a lease.
+    std::fs::remove_dir_all(&page).unwrap();
+    f.set_now("2026-03-02T07:01:00Z");
+    let r = run(&f.ctx, ReportKind::Weekly, Some(ts("2026-03-02T07:00:00Z")))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Sent { recipients: 2 });
+    assert!(f.archived("reports/weekly/2026-W09/report.html").is_some());
+    assert_eq!(f.outbox().len(), 1);
+    let rec = weekly_run_record(&f).await;
+    assert!(
+        matches!(rec.status, ReportRunStatus::Sent { .. }),
+        "{rec:?}"
+    );
+    assert_eq!(rec.version, 4, "claimed, failed, taken over, sent");
+    // And it went out once: a later retry does nothing.
+    let r = run(&f.ctx, ReportKind::Weekly, Some(ts("2026-03-02T07:00:00Z")))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::AlreadySent);
+    assert_eq!(f.outbox().len(), 1);
+}
+
+#[tokio::test]
+async fn a_run_whose_mail_service_fails_is_marked_failed_and_its_retry_sends_once() {
+    let f = company().await;
+    f.set_now("2026-03-02T07:00:00Z");
+    // The mail service is down: its outbox folder is a file.
+    let outbox = f.ctx.mailer.dir().to_path_buf();
+    std::fs::remove_dir_all(&outbox).unwrap();
+    std::fs::write(&outbox, b"").unwrap();
+    let e = run(&f.ctx, ReportKind::Weekly, None).await.unwrap_err();
+    assert!(e.to_string().contains("outbox"), "{e}");
+    // The archive is written (a re-run overwrites it), the run is marked failed.
+    assert!(f.archived("reports/weekly/2026-W09/report.html").is_some());
+    let rec = weekly_run_record(&f).await;
+    assert!(
+        matches!(rec.status, ReportRunStatus::Failed { .. }),
+        "{rec:?}"
+    );
+    // Two retries at once, once the service is back: one sends, the other finds it at work or sent.
+    std::fs::remove_file(&outbox).unwrap();
+    std::fs::create_dir(&outbox).unwrap();
+    f.set_now("2026-03-02T07:01:00Z");
+    let at = Some(ts("2026-03-02T07:00:00Z"));
+    let (a, b) = tokio::join!(
+        run(&f.ctx, ReportKind::Weekly, at),
+        run(&f.ctx, ReportKind::Weekly, at)
+    );
+    let mut outcomes = [a.unwrap().outcome, b.unwrap().outcome];
+    outcomes.sort_by_key(|o| format!("{o:?}"));
+    assert!(
+        matches!(
+            outcomes,
+            [
+                Outcome::AlreadySent | Outcome::InProgress,
+                Outcome::Sent { recipients: 2 }
+            ]
+        ),
+        "{outcomes:?}"
+    );
+    assert_eq!(f.outbox().len(), 1);
+}
+
 #[tokio::test]
 async fn a_period_that_cannot_be_a_report_is_refused_and_nothing_is_written() {
     let f = company().await;

@@ -506,8 +506,14 @@ impl ReportKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "status")]
 pub enum ReportRunStatus {
+    /// A run is at work on the period (or died at it: after [`crate::reports::run::LEASE`], the
+    /// next run takes it over).
     Claimed { at: Timestamp },
+    /// Emailed (or archived, for an empty audience): later runs do nothing.
     Sent { at: Timestamp },
+    /// The run failed before its email went out (an unreadable period, an archive or mail service
+    /// error): the next run takes it over at once.
+    Failed { at: Timestamp },
 }
 
 /// One report for one period: claimed before it is emailed, so a retried schedule never emails twice.

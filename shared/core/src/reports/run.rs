@@ -7,8 +7,11 @@
 //! goes on. A run that finds the period `Sent` stops; one that finds a `Claimed` younger than
 //! [`LEASE`] stops too (another run is at work). A claim older than the lease that never reached
 //! `Sent` belonged to a run that died; the next run takes it over (a versioned write, so only one
-//! can) and sends. The one window where a report can go out twice is a run that dies after the
-//! mail service accepted the email and before `Sent` was written; the Message-ID is the same
+//! can) and sends. A run that fails rather than dies (the period could not be read, the archive or
+//! the mail service answered an error) marks its claim `Failed`, and the next run, the schedule's
+//! retry a minute later, takes it over at once. The one window where a report can go out twice is
+//! a run that dies after the mail service accepted the email and before `Sent` was written (or
+//! whose send timed out after the service had accepted it); the Message-ID is the same
 //! (`report.<kind>.<period>@…`) so the copy is recognisable. Archiving is a plain overwrite, safe
 //! to repeat.
 
@@ -121,6 +124,18 @@ async fn claim<S: ReportRuns>(
             );
             next(version + 1)
         }
+        Some(ReportRun {
+            status: ReportRunStatus::Failed { .. },
+            version,
+            ..
+        }) => {
+            tracing::info!(
+                kind = kind.as_str(),
+                period,
+                "running again a report run that failed"
+            );
+            next(version + 1)
+        }
         None => next(1),
     };
     match store.put_report_run(&run).await {
@@ -212,7 +227,17 @@ where
             });
         }
     };
-    let (outcome, keys) = deliver_report(ctx, kind, &report?).await?;
+    let delivered = match report {
+        Ok(report) => deliver_report(ctx, kind, &report).await,
+        Err(e) => Err(e),
+    };
+    let (outcome, keys) = match delivered {
+        Ok(delivered) => delivered,
+        Err(e) => {
+            give_back(&ctx.store, claimed, ctx.now()).await;
+            return Err(e);
+        }
+    };
     claimed.status = ReportRunStatus::Sent { at: ctx.now() };
     claimed.version += 1;
     if let Err(e) = ctx.store.put_report_run(&claimed).await {
@@ -227,6 +252,22 @@ where
         archive: Some(keys),
         comments_removed: None,
     })
+}
+
+/// A run that failed before its email went out marks its claim `Failed`, which the next run takes
+/// over at once: the schedule's retry a minute later sends the report instead of finding the
+/// claim held for the lease. Where even this write fails, the claim waits out its lease.
+async fn give_back<S: ReportRuns>(store: &S, mut claimed: ReportRun, now: Timestamp) {
+    claimed.status = ReportRunStatus::Failed { at: now };
+    claimed.version += 1;
+    if let Err(e) = store.put_report_run(&claimed).await {
+        tracing::warn!(
+            kind = claimed.kind.as_str(),
+            period = %claimed.period,
+            error = %e,
+            "could not mark the report run failed; the next run waits out its claim's lease"
+        );
+    }
 }
 
 /// Builds the report of `period`, archives it and emails it to its audience, without claiming
