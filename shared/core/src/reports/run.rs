@@ -227,11 +227,8 @@ where
             });
         }
     };
-    let delivered = match report {
-        Ok(report) => deliver_report(ctx, kind, &report).await,
-        Err(e) => Err(e),
-    };
-    let (outcome, keys) = match delivered {
+    let delivered = async { deliver_report(ctx, kind, &report?).await };
+    let (outcome, keys) = match delivered.await {
         Ok(delivered) => delivered,
         Err(e) => {
             give_back(&ctx.store, claimed, ctx.now()).await;
