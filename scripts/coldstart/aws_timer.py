@@ -1,9 +1,12 @@
 """A loopback TCP relay in front of the AWS stand-in (moto) that records how long the stand-in took.
 
-Owns one measurement: for every request a function sends through it, the interval from the relay
-receiving the request (for a connection's first request: accepting the connection, which the
-function writes to at once) to the relay handing the response's last chunk to the function, on
-the harness's clock (time.perf_counter). That is the service time of the AWS side: in a real account
+Owns one measurement: for every request a function sends through it, the interval from the request
+reaching the relay's socket (the kernel's receive timestamp of its first bytes, SO_TIMESTAMPNS) to
+the relay handing the response's last chunk to the function, on the harness's clock
+(time.perf_counter). The start is the kernel's, not the moment the relay's thread got round to
+reading: on a loaded machine that thread wakes tens of microseconds to milliseconds after the
+request came, a wait that is neither the function's work nor the service's (where the kernel gives
+no timestamp, the read's own time is used). That is the service time of the AWS side: in a real account
 it is DynamoDB's, SES's or Secrets Manager's (and differs from moto's), and it is not the
 function's own work. The harness subtracts the union of these intervals from a cold start to give
 the function's own time, and shows both.
@@ -21,8 +24,16 @@ function is its own work, including opening its first connection and writing its
 from __future__ import annotations
 
 import socket
+import struct
+import sys
 import threading
 import time
+
+# Linux's values (socket.py does not export them): each received message carries the time its
+# data reached the socket, as a struct timespec on CLOCK_REALTIME.
+SO_TIMESTAMPNS = 35
+SCM_TIMESTAMPNS = SO_TIMESTAMPNS
+_TIMESPEC = struct.Struct("@qq")
 
 
 class AwsTimer:
@@ -33,6 +44,11 @@ class AwsTimer:
         self.upstream = ("127.0.0.1", upstream_port)
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if sys.platform == "linux":
+            # Set on the listening socket, which lives as long as the relay, so that the kernel
+            # keeps stamping received data throughout (it starts a moment after the first socket
+            # asks, and stops once none does); accepted connections inherit it.
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
@@ -91,25 +107,22 @@ class AwsTimer:
                 client, _ = self.sock.accept()
             except OSError:
                 return
-            # A function writes its first request as soon as it has connected: from here on the
-            # time is the stand-in's (its thread start included).
-            accepted = time.perf_counter()
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self._connections += 1
                 number = self._connections
-            threading.Thread(target=self._serve, args=(client, accepted, number), daemon=True).start()
+            threading.Thread(target=self._serve, args=(client, number), daemon=True).start()
 
-    def _serve(self, client: socket.socket, accepted: float, number: int) -> None:
+    def _serve(self, client: socket.socket, number: int) -> None:
         reader = _Reader(client)
-        start: float | None = accepted
         try:
             while True:
                 head = reader.until(b"\r\n\r\n")
                 if head is None:
                     return
-                if start is None:
-                    start = reader.first_byte_at
+                # When the request came, whenever this thread (started after the accept, for a
+                # connection's first request) read it.
+                start = reader.first_byte_at
                 method = head.split(b" ", 1)[0].upper()
                 headers = _headers(head)
                 if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
@@ -123,7 +136,6 @@ class AwsTimer:
                 with self._lock:
                     self._intervals.append([start, now])
                     self._calls.append((start, now, number, _operation(head, headers)))
-                start = None
         except OSError:
             pass
         finally:
@@ -134,15 +146,18 @@ class AwsTimer:
 
 
 class _Reader:
-    """Buffered reads from a socket; `first_byte_at` is when the current message's first bytes came."""
+    """Buffered reads from a socket; `first_byte_at` is when the current message's first bytes came
+    (on time.perf_counter's clock): the kernel's receive timestamp where the socket has them
+    (SO_TIMESTAMPNS), else when they were read."""
 
     def __init__(self, sock: socket.socket):
         self.sock, self.buf, self.first_byte_at = sock, b"", 0.0
 
     def _fill(self) -> bool:
-        data = self.sock.recv(65536)
+        data, ancillary, _flags, _addr = self.sock.recvmsg(65536, socket.CMSG_SPACE(_TIMESPEC.size))
         if data and not self.buf:
-            self.first_byte_at = time.perf_counter()
+            read_at, read_at_ns = time.perf_counter(), time.time_ns()
+            self.first_byte_at = read_at - _waited(ancillary, read_at_ns)
         self.buf += data
         return bool(data)
 
@@ -177,6 +192,18 @@ class _Reader:
             if data is None:
                 return None
             out += data
+
+
+def _waited(ancillary: list[tuple[int, int, bytes]], read_at_ns: int) -> float:
+    """Seconds between the data's kernel receive timestamp in `ancillary` and `read_at_ns` (both on
+    CLOCK_REALTIME); 0 without a timestamp. For TCP the kernel gives the last segment's time of
+    those read, so a request written in two parts counts from its second: never earlier than it
+    came."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
+            sec, nsec = _TIMESPEC.unpack_from(data)
+            return max(0, read_at_ns - (sec * 1_000_000_000 + nsec)) / 1e9
+    return 0.0
 
 
 def _operation(head: bytes, headers: dict[bytes, bytes]) -> str:

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import http.client
 import http.server
+import socket
+import sys
 import threading
 import time
 import unittest
 
+import aws_timer
 from aws_timer import AwsTimer
 
 
@@ -133,6 +136,38 @@ class AwsTimerTest(unittest.TestCase):
         self.assertGreaterEqual(busy, 0.15)
         self.assertLess(busy, end - start - 0.1, "the client's pauses are not the upstream's time")
 
+
+
+class ReaderTest(unittest.TestCase):
+    @unittest.skipUnless(sys.platform == "linux", "kernel receive timestamps as Linux gives them")
+    def test_a_request_counts_from_when_it_came_not_from_when_it_was_read(self) -> None:
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            server.setsockopt(socket.SOL_SOCKET, aws_timer.SO_TIMESTAMPNS, 1)
+            client = socket.create_connection(server.getsockname())
+            accepted, _ = server.accept()
+            with client, accepted:
+                # The kernel starts stamping a moment after the first socket asks: wait for it.
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline:
+                    client.sendall(b"x")
+                    _data, ancillary, _f, _a = accepted.recvmsg(1, socket.CMSG_SPACE(16))
+                    if ancillary:
+                        break
+                    time.sleep(0.01)
+                sent_at = time.perf_counter()
+                client.sendall(b"POST / HTTP/1.1\r\ncontent-length: 0\r\n\r\n")
+                time.sleep(0.2)  # the relay's thread is late to read it
+                reader = aws_timer._Reader(accepted)
+                head = reader.until(b"\r\n\r\n")
+                read_at = time.perf_counter()
+        self.assertTrue(head.startswith(b"POST / "))
+        # The two clocks are read one after the other: a few microseconds apart.
+        self.assertGreaterEqual(reader.first_byte_at, sent_at - 0.005)
+        self.assertLess(reader.first_byte_at - sent_at, 0.05, "counted from its arrival")
+        self.assertGreaterEqual(read_at - reader.first_byte_at, 0.19)
+
+    def test_without_a_timestamp_a_request_counts_from_its_read(self) -> None:
+        self.assertEqual(aws_timer._waited([], time.time_ns()), 0.0)
 
 if __name__ == "__main__":
     unittest.main()
