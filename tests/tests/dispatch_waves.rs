@@ -229,3 +229,37 @@ async fn waves_can_be_turned_off() {
     );
     let _ = h.ctx.store.contact(&h.contact(&id).await.id).await;
 }
+
+#[tokio::test]
+async fn a_run_whose_keys_cannot_be_read_plans_and_sends_nothing_and_the_next_run_does_it_all() {
+    // A Lambda function's keys arrive from Secrets Manager while the run's first reads go out.
+    let config = config(QUIET);
+    let mut h = Harness::new(config.clone(), "2026-03-02T00:00:00Z");
+    let (later, keys) = pulso_tests::KeysLater::new();
+    h.ctx.keys = keys;
+    let day = date(2026, 3, 4);
+    let id = id_in_slice("k", &config, day);
+    let before = h.add_contact(&id, |_| {}).await;
+    h.set_now(&at(day, 12, 0));
+
+    let e = pulso_core::dispatch::run(
+        &h.ctx,
+        &pulso_core::dispatch::ManualTimer::new(),
+        std::time::Duration::from_secs(3600),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("PULSO_TOKEN_KEYS"), "{e}");
+    assert!(h.sends_of(&id).await.is_empty(), "nothing planned");
+    assert_eq!(h.contact(&id).await, before, "the contact is untouched");
+    assert!(h.mailer.delivered().is_empty(), "nothing sent");
+
+    later.arrive();
+    let out = h.dispatch().await;
+    assert_eq!((out.wave.planned, out.sent), (1, 1));
+    assert_eq!(h.mailer.delivered().len(), 1);
+    assert!(matches!(
+        h.sends_of(&id).await[0].status,
+        SendStatus::Sent { .. }
+    ));
+}

@@ -12,10 +12,12 @@ use pulso_aws::runtime::{FirstUse, Starting};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     pulso_aws::runtime::init_tracing();
-    // Built while the runtime already waits for the first event (see `Starting`).
+    // Built while the runtime already waits for the first event (see `Starting`). The context does
+    // not wait for the signing keys: a run's first reads go out meanwhile, and it writes and sends
+    // nothing until the keys are there (`pulso_core::dispatch::run`).
     let ctx = Arc::new(Starting::spawn(|| async {
         Ok(Arc::new(
-            pulso_aws::runtime::context_from_env(FirstUse::MAIL).await?,
+            pulso_aws::runtime::context_keys_arriving_from_env(FirstUse::MAIL).await?,
         ))
     }));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {

@@ -13,7 +13,8 @@ async fn a_context_that_cannot_be_built_fails_each_invocation_by_name_and_the_pr
         env!("CARGO_BIN_EXE_dispatch"),
         "dispatch",
         r#"{"source":"aws.scheduler","detail-type":"Scheduled Event","detail":{}}"#,
-        // Nothing listens there: the run must fail before any AWS call.
+        // Nothing listens there: the run's first reads, which go out beside the keys' read, fail
+        // too, but the run fails on its keys at once instead of waiting for their retries.
         &[("PULSO__STORE__ENDPOINT_URL", "http://127.0.0.1:9")],
     )
     .await;

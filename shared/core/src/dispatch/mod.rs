@@ -207,9 +207,17 @@ where
     M: Mailer,
     T: Timer,
 {
-    // No email goes out without links: a run whose keys cannot be read stops here.
-    let keys = ctx.keys.get().await?;
-    let rate = send_rate(&ctx.config, &ctx.mailer).await;
+    // The run's first reads go out while its signing keys may still be arriving (a Lambda
+    // function reads them at its cold start): reading needs no keys. No email goes out without
+    // links, though: a run whose keys cannot be read stops as soon as that is known, having
+    // written nothing (its reads are dropped).
+    use futures::{FutureExt as _, TryFutureExt as _};
+    let reads = futures::future::join(plan::read_wave(ctx), ctx.store.due_sends(ctx.now(), BATCH));
+    let (keys, rate, (wave, first)) = futures::try_join!(
+        ctx.keys.get().err_into::<DispatchError>(),
+        send_rate(&ctx.config, &ctx.mailer).map(Ok),
+        reads.map(Ok)
+    )?;
     let mut r = Runner {
         ctx,
         timer,
@@ -225,7 +233,7 @@ where
         consecutive_store_errors: 0,
         consecutive_mail_errors: 0,
     };
-    let result = drive(&mut r).await;
+    let result = drive(&mut r, wave, first).await;
     let mut out = r.out;
     out.rate_at_end = r.pacer.rate();
     match result {
@@ -248,18 +256,20 @@ where
     }
 }
 
-async fn drive<S, M, A, T>(r: &mut Runner<'_, S, M, A, T>) -> Result<(), DispatchError>
+/// Plans the wave `wave` holds and sends what is due. `first` is the due queue as read with the
+/// wave: most runs plan nothing new, and then it is the queue as planning left it; a run that
+/// planned sends reads it again.
+async fn drive<S, M, A, T>(
+    r: &mut Runner<'_, S, M, A, T>,
+    wave: Result<Vec<plan::Slice>, StoreError>,
+    first: Result<Vec<crate::model::SurveySend>, StoreError>,
+) -> Result<(), DispatchError>
 where
     S: DispatchStore,
     M: Mailer,
     T: Timer,
 {
-    // The due queue's first read goes out with the wave's reads: most runs plan nothing new, and
-    // then it is the queue as planning left it. A run that planned sends reads it again.
-    let ctx = r.ctx;
-    let (planned, first) =
-        futures::join!(plan::plan_wave(r), ctx.store.due_sends(ctx.now(), BATCH));
-    planned?;
+    plan::plan_wave(r, wave?).await?;
     let mut first = (r.out.wave.planned == 0).then_some(first);
     let mut seen: HashSet<crate::types::SendId> = HashSet::new();
     'queue: loop {

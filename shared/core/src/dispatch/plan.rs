@@ -27,6 +27,7 @@ use crate::types::SendId;
 use super::calendar::{Cycle, days, morning, next_morning, stable_hash, working_days};
 use super::rules::{contact_tz, counted_times, earliest_allowed, settle_date, suppression_reason};
 use super::{DispatchError, DispatchOutcome, DispatchStore, Runner, Timer};
+use crate::context::Ctx;
 
 /// New contacts that settle together are spread over this many working days.
 const CATCH_UP_SPREAD: usize = 10;
@@ -61,20 +62,26 @@ fn slice_days(today: Date, working: &[jiff::civil::Weekday]) -> Vec<Date> {
     out
 }
 
-pub(super) async fn plan_wave<S, M, A, T>(
-    r: &mut Runner<'_, S, M, A, T>,
-) -> Result<(), DispatchError>
+/// One working day's slice of the wave, its contacts read.
+pub(super) struct Slice {
+    day: Date,
+    /// The day of the read (the previous working day's slice is caught up with it).
+    today: bool,
+    cycle: Cycle,
+    contacts: Vec<Contact>,
+}
+
+/// The contacts of the slices a run plans (none where relational surveys are off). Only reads:
+/// it goes out before the run has its signing keys.
+pub(super) async fn read_wave<S, M, A>(ctx: &Ctx<S, M, A>) -> Result<Vec<Slice>, StoreError>
 where
     S: DispatchStore,
-    M: Mailer,
-    T: Timer,
 {
-    let config = r.ctx.config.clone();
+    let config = &ctx.config;
     if !config.surveys.relational {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    let now = r.ctx.now();
-    let today = r.ctx.today();
+    let today = ctx.today();
     let working = working_days(&config.surveys);
     let slices: Vec<(Date, Cycle, (u16, u16))> = slice_days(today, &working)
         .into_iter()
@@ -86,15 +93,44 @@ where
         })
         .collect();
     // Both days' contacts are read together: one round trip of reads instead of one per day.
-    let store = &r.ctx.store;
+    let store = &ctx.store;
     let read = futures::future::try_join_all(
         slices
             .iter()
             .map(|(_, _, (from, to))| store.contacts_in_slots(*from, *to)),
     )
     .await?;
-    for ((day, cycle, _), contacts) in slices.into_iter().zip(read) {
-        if day == today {
+    Ok(slices
+        .into_iter()
+        .zip(read)
+        .map(|((day, cycle, _), contacts)| Slice {
+            day,
+            today: day == today,
+            cycle,
+            contacts,
+        })
+        .collect())
+}
+
+/// Plans the slices [`read_wave`] read.
+pub(super) async fn plan_wave<S, M, A, T>(
+    r: &mut Runner<'_, S, M, A, T>,
+    wave: Vec<Slice>,
+) -> Result<(), DispatchError>
+where
+    S: DispatchStore,
+    M: Mailer,
+    T: Timer,
+{
+    let now = r.ctx.now();
+    for Slice {
+        day,
+        today,
+        cycle,
+        contacts,
+    } in wave
+    {
+        if today {
             r.out.wave.cycle = Some(cycle.number);
         }
         r.out.wave.days.push(day);
