@@ -307,6 +307,23 @@ def run_once(name: str, command: list[str], env: dict[str, str], event: dict, ti
     return result
 
 
+def own_by_step(total_ms: float, calls: list[tuple[float, float, int, str]]) -> list[tuple[str, float]]:
+    """A run's own time split by what it came before: each stretch of the cold start that no AWS
+    call covered, named after the call that ended it ("before <operation>", numbered when the
+    operation recurs: "dynamodb PutItem #2") or "before the answer". The parts sum to the run's own
+    time. `calls` holds (ms from start, ms moto took, connection, operation)."""
+    out: list[tuple[str, float]] = []
+    seen: dict[str, int] = {}
+    covered_to = 0.0
+    for at, took, _conn, op in sorted(calls):
+        seen[op] = seen.get(op, 0) + 1
+        step = f"before {op}" + (f" #{seen[op]}" if seen[op] > 1 else "")
+        out.append((step, max(0.0, at - covered_to)))
+        covered_to = max(covered_to, at + took)
+    out.append(("before the answer", max(0.0, total_ms - covered_to)))
+    return out
+
+
 def cpu_ms(pid: int) -> float | None:
     """CPU time a running process has had so far, all its threads, from the scheduler's nanosecond
     accounting (/proc/PID/task/*/schedstat); None where the kernel does not keep it."""
@@ -346,7 +363,8 @@ def main() -> int:
     ap.add_argument("--show", action="store_true", help="print each function's last answer (first 400 bytes)")
     ap.add_argument("--calls", action="store_true",
                     help="print the AWS calls of each function's last cold start: when each was sent, how long "
-                         "moto took, on which connection, what it was")
+                         "moto took, on which connection, what it was; and its own time by step (the part of "
+                         "it spent before each call, over all runs)")
     ap.add_argument("--arm64", action="store_true",
                     help="run the arm64 bootstraps (target/lambda, from scripts/build-lambdas) under qemu-aarch64: "
                          "checks that the binaries Lambda runs answer their first event; emulated times are not "
@@ -474,6 +492,18 @@ def main() -> int:
             for at, took, conn, op in log_:
                 first.setdefault(conn, len(first) + 1)
                 print(f"  {at:7.1f} {took:6.1f}  #{first[conn]:<2} {op}")
+            # Where the own time goes, over all runs: the steps in the order the last run took them.
+            steps: dict[str, list[float]] = {}
+            for r in results[name]:
+                if r["total_ms"] is not None:
+                    for step, ms in own_by_step(r["total_ms"], r["call_log"]):
+                        steps.setdefault(step, []).append(ms)
+            runs = sum(1 for r in results[name] if r["total_ms"] is not None)
+            print(f"    own ms by step (mean of {runs} runs; a step no run left uncovered is not listed):")
+            for step, values in steps.items():
+                mean = sum(values) / runs
+                if mean >= 0.005:
+                    print(f"    {mean:7.2f}  {step}")
     if not ok_all:
         return 1
     if args.arm64:

@@ -8,7 +8,7 @@ import sys
 import time
 import unittest
 
-from harness import cpu_ms
+from harness import cpu_ms, own_by_step
 
 
 class CpuTimeTest(unittest.TestCase):
@@ -41,6 +41,27 @@ class CpuTimeTest(unittest.TestCase):
         p = subprocess.Popen([sys.executable, "-c", "pass"])
         p.wait()
         self.assertIsNone(cpu_ms(p.pid))
+
+
+class OwnByStepTest(unittest.TestCase):
+    def test_own_time_is_split_by_the_call_each_uncovered_stretch_came_before(self) -> None:
+        calls = [
+            (2.0, 3.0, 1, "secretsmanager GetSecretValue"),  # 2.0-5.0
+            (3.0, 4.0, 2, "dynamodb Query"),                  # 3.0-7.0: no gap
+            (7.5, 1.0, 2, "dynamodb PutItem"),                # 0.5 after the query
+            (8.7, 1.0, 1, "dynamodb PutItem"),                # 0.2 after the first put
+        ]
+        steps = own_by_step(10.0, list(reversed(calls)))
+        self.assertEqual([s for s, _ in steps], [
+            "before secretsmanager GetSecretValue", "before dynamodb Query", "before dynamodb PutItem",
+            "before dynamodb PutItem #2", "before the answer"])
+        for (_, got), want in zip(steps, [2.0, 0.0, 0.5, 0.2, 0.3]):
+            self.assertAlmostEqual(got, want)
+        # The parts are the own time: the cold start less the union of the calls.
+        self.assertAlmostEqual(sum(ms for _, ms in steps), 10.0 - (7.0 - 2.0) - 1.0 - 1.0)
+
+    def test_a_function_that_calls_nothing_spends_it_all_before_its_answer(self) -> None:
+        self.assertEqual(own_by_step(2.5, []), [("before the answer", 2.5)])
 
 
 if __name__ == "__main__":
