@@ -1,13 +1,13 @@
 //! The dispatch binary's start against a stand-in Lambda Runtime API on loopback: the runtime asks
-//! for its first event while the context is built, and a context that cannot be built answers
-//! each invocation with an error that names the missing setting, the process staying up for the
+//! for its first event while the context is built and the keys are read, and keys that cannot be
+//! read fail each run with an error that names the missing setting, the process staying up for the
 //! next one (which tries again), instead of dying before its first event.
 
 #[path = "../../../shared/aws/testing/lambda_api.rs"]
 mod lambda_api;
 
 #[tokio::test]
-async fn a_context_that_cannot_be_built_fails_each_invocation_by_name_and_the_process_stays_up() {
+async fn keys_that_cannot_be_read_fail_each_run_by_name_and_the_process_stays_up() {
     // A deployment's settings, but neither the signing keys nor the secret that holds them.
     let answers = lambda_api::two_invocations(
         env!("CARGO_BIN_EXE_dispatch"),
