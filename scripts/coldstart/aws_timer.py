@@ -6,8 +6,8 @@ the relay handing the response's last chunk to the function, on the harness's cl
 (time.perf_counter). The start is the kernel's, not the moment the relay's thread got round to
 reading: on a loaded machine that thread wakes tens of microseconds to milliseconds after the
 request came, a wait that is neither the function's work nor the service's (where the kernel gives
-no timestamp, the read's own time is used). That is the service time of the AWS side: in a real account
-it is DynamoDB's, SES's or Secrets Manager's (and differs from moto's), and it is not the
+no timestamp, the read's own time is used). That is the service time of the AWS side: in a real
+account it is DynamoDB's, SES's or Secrets Manager's (and differs from moto's), and it is not the
 function's own work. The harness subtracts the union of these intervals from a cold start to give
 the function's own time, and shows both.
 

@@ -137,7 +137,6 @@ class AwsTimerTest(unittest.TestCase):
         self.assertLess(busy, end - start - 0.1, "the client's pauses are not the upstream's time")
 
 
-
 class ReaderTest(unittest.TestCase):
     @unittest.skipUnless(sys.platform == "linux", "kernel receive timestamps as Linux gives them")
     def test_a_request_counts_from_when_it_came_not_from_when_it_was_read(self) -> None:
@@ -168,6 +167,7 @@ class ReaderTest(unittest.TestCase):
 
     def test_without_a_timestamp_a_request_counts_from_its_read(self) -> None:
         self.assertEqual(aws_timer._waited([], time.time_ns()), 0.0)
+
 
 if __name__ == "__main__":
     unittest.main()
