@@ -115,14 +115,16 @@ class AwsTimer:
 
     def _serve(self, client: socket.socket, number: int) -> None:
         reader = _Reader(client)
+        answered = float("-inf")
         try:
             while True:
                 head = reader.until(b"\r\n\r\n")
                 if head is None:
                     return
                 # When the request came, whenever this thread (started after the accept, for a
-                # connection's first request) read it.
-                start = reader.first_byte_at
+                # connection's first request) read it; never before the answer to the one before
+                # (the functions' HTTP/1.1 client sends a connection's requests one at a time).
+                start = max(reader.first_byte_at, answered)
                 method = head.split(b" ", 1)[0].upper()
                 headers = _headers(head)
                 if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
@@ -132,7 +134,7 @@ class AwsTimer:
                 if body is None:
                     return
                 client.sendall(_answer(self.upstream, head + body, method))
-                now = time.perf_counter()
+                now = answered = time.perf_counter()
                 with self._lock:
                     self._intervals.append([start, now])
                     self._calls.append((start, now, number, _operation(head, headers)))
@@ -194,15 +196,21 @@ class _Reader:
             out += data
 
 
+# A request does not wait this long unread on loopback: a longer "wait" is the wall clock having
+# been set between the kernel's timestamp and the read, and is ignored.
+_MAX_WAIT_NS = 1_000_000_000
+
+
 def _waited(ancillary: list[tuple[int, int, bytes]], read_at_ns: int) -> float:
     """Seconds between the data's kernel receive timestamp in `ancillary` and `read_at_ns` (both on
-    CLOCK_REALTIME); 0 without a timestamp. For TCP the kernel gives the last segment's time of
-    those read, so a request written in two parts counts from its second: never earlier than it
-    came."""
+    CLOCK_REALTIME); 0 without a timestamp, or with one that the clock's setting made negative or
+    implausibly old. For TCP the kernel gives the last segment's time of those read, so a request
+    written in two parts counts from its second: never earlier than it came."""
     for level, kind, data in ancillary:
         if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
             sec, nsec = _TIMESPEC.unpack_from(data)
-            return max(0, read_at_ns - (sec * 1_000_000_000 + nsec)) / 1e9
+            waited = read_at_ns - (sec * 1_000_000_000 + nsec)
+            return waited / 1e9 if 0 <= waited <= _MAX_WAIT_NS else 0.0
     return 0.0
 
 

@@ -168,6 +168,17 @@ class ReaderTest(unittest.TestCase):
     def test_without_a_timestamp_a_request_counts_from_its_read(self) -> None:
         self.assertEqual(aws_timer._waited([], time.time_ns()), 0.0)
 
+    def test_a_timestamp_the_clocks_setting_spoilt_is_ignored(self) -> None:
+        now = time.time_ns()
+
+        def stamped(at_ns: int) -> list[tuple[int, int, bytes]]:
+            sec, nsec = divmod(at_ns, 1_000_000_000)
+            return [(socket.SOL_SOCKET, aws_timer.SCM_TIMESTAMPNS, aws_timer._TIMESPEC.pack(sec, nsec))]
+
+        self.assertAlmostEqual(aws_timer._waited(stamped(now - 20_000_000), now), 0.02)
+        self.assertEqual(aws_timer._waited(stamped(now + 5_000_000), now), 0.0, "after the read")
+        self.assertEqual(aws_timer._waited(stamped(now - 3_000_000_000), now), 0.0, "three seconds unread")
+
 
 if __name__ == "__main__":
     unittest.main()
