@@ -492,7 +492,7 @@ def main() -> int:
             for at, took, conn, op in log_:
                 first.setdefault(conn, len(first) + 1)
                 print(f"  {at:7.1f} {took:6.1f}  #{first[conn]:<2} {op}")
-            # Where the own time goes, over all runs: the steps in the order the last run took them.
+            # Where the own time goes, over all runs: the steps in the order the runs first took them.
             steps: dict[str, list[float]] = {}
             for r in results[name]:
                 if r["total_ms"] is not None:
