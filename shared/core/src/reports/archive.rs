@@ -36,8 +36,10 @@ impl ArchiveKeys {
     }
 }
 
-/// Stores the report's JSON, CSV and HTML together (`html()` is rendered while the other two are
-/// on their way, and goes out as soon as it is); returns their keys once all three are there.
+/// Stores the report's JSON, CSV and HTML together; returns their keys once all three are there.
+/// The JSON's request goes out first and alone: on one thread, each put's preparation (signing,
+/// checksums) would otherwise hold back the others' writes. The CSV is written and put, and
+/// `html()` rendered and put, while the JSON's request is on its way.
 ///
 /// Nothing links to the archive before this returns: the email, whose link names the page, is
 /// sent after. A run that fails here may leave some of the three behind, unlinked; its retry
@@ -48,15 +50,18 @@ pub async fn store<A: Archive>(
     html: impl FnOnce() -> Result<String, ReportError>,
 ) -> Result<ArchiveKeys, ReportError> {
     let keys = ArchiveKeys::of(report);
-    let csv = to_csv(report)?;
     let json = to_json(report)?;
     futures::try_join!(
         archive
             .put(&keys.json, json.as_bytes(), "application/json")
             .err_into::<ReportError>(),
-        archive
-            .put(&keys.csv, csv.as_bytes(), "text/csv; charset=utf-8")
-            .err_into(),
+        async {
+            let csv = super::while_written(|| to_csv(report)).await?;
+            archive
+                .put(&keys.csv, csv.as_bytes(), "text/csv; charset=utf-8")
+                .await
+                .map_err(ReportError::from)
+        },
         async {
             let html = super::while_written(html).await?;
             archive
