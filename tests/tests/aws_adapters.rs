@@ -640,12 +640,63 @@ async fn stream_records_of_real_items_decode_to_answer_changes() {
 
 /// Creates a Secrets Manager secret on moto (JSON protocol; moto does not check signatures).
 async fn create_secret(name: &str, value: &str) -> String {
-    let endpoint = aws::endpoint().unwrap();
     let body = serde_json::json!({"Name": name, "SecretString": value});
-    let resp: serde_json::Value = reqwest::Client::new()
+    let resp = moto_json("secretsmanager.CreateSecret", body).await;
+    resp["ARN"].as_str().expect("secret ARN").to_string()
+}
+
+#[tokio::test]
+async fn a_secret_is_read_in_one_signed_request_and_a_refusal_is_named() {
+    use pulso_aws::secrets::{SecretError, secret_string};
+    let endpoint = aws::endpoint().unwrap();
+    // The functions' HTTPS client and SDK configuration, as a Lambda function builds them.
+    let https = pulso_aws::tls::Https::bundled_roots();
+    let sdk = pulso_aws::lambda_sdk_config_over(&https, Some(&endpoint));
+    let name = aws::unique("pulso-plain");
+    let arn = create_secret(&name, "whsec-9").await;
+    assert_eq!(secret_string(&sdk, &https, &arn).await.unwrap(), "whsec-9");
+    assert_eq!(secret_string(&sdk, &https, &name).await.unwrap(), "whsec-9");
+    // No such secret: the service's code and message, not retried.
+    let nope = "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-000000";
+    let e = secret_string(&sdk, &https, nope).await.unwrap_err();
+    assert!(
+        matches!(&e, SecretError::Refused { code, .. } if code == "ResourceNotFoundException"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("ResourceNotFoundException"), "{e}");
+    // A secret with a binary value only has no string to give.
+    let binary = aws::unique("pulso-binary");
+    let resp: serde_json::Value = moto_json(
+        "secretsmanager.CreateSecret",
+        serde_json::json!({"Name": binary, "SecretBinary": "AAEC"}),
+    )
+    .await;
+    assert!(resp["ARN"].is_string(), "{resp}");
+    assert!(matches!(
+        secret_string(&sdk, &https, &binary).await,
+        Err(SecretError::NoString)
+    ));
+    // Nothing listening: three attempts, then the reason.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let nowhere =
+        pulso_aws::lambda_sdk_config_over(&https, Some(&format!("http://127.0.0.1:{closed}")));
+    let started = std::time::Instant::now();
+    let e = secret_string(&nowhere, &https, &arn).await.unwrap_err();
+    assert!(matches!(e, SecretError::Unreachable(_)), "{e:?}");
+    // The two waits between the three attempts (50 and 250 ms) were taken.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+}
+
+/// One call of moto's JSON protocol (moto does not check signatures).
+async fn moto_json(target: &str, body: serde_json::Value) -> serde_json::Value {
+    let endpoint = aws::endpoint().unwrap();
+    reqwest::Client::new()
         .post(format!("{endpoint}/"))
         .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", "secretsmanager.CreateSecret")
+        .header("x-amz-target", target)
         .header(
             "authorization",
             "AWS4-HMAC-SHA256 Credential=testing/20260302/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=0",
@@ -656,8 +707,7 @@ async fn create_secret(name: &str, value: &str) -> String {
         .unwrap()
         .json()
         .await
-        .unwrap();
-    resp["ARN"].as_str().expect("secret ARN").to_string()
+        .unwrap()
 }
 
 /// 32 bytes, base64: a valid signing key.

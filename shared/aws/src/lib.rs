@@ -14,6 +14,7 @@ pub mod keys;
 mod lazy;
 pub mod runtime;
 pub mod s3;
+pub mod secrets;
 pub mod ses;
 pub mod stream;
 pub mod tls;
@@ -43,9 +44,15 @@ pub async fn sdk_config(endpoint_url: Option<&str>) -> SdkConfig {
 /// It keeps what the loader would give a function: the same retries, the SDK's 3.1 s connect
 /// timeout, a lazy identity cache and `endpoint_url` when set.
 pub fn lambda_sdk_config(endpoint_url: Option<&str>) -> SdkConfig {
+    lambda_sdk_config_over(&tls::Https::bundled_roots(), endpoint_url)
+}
+
+/// [`lambda_sdk_config`] over a given HTTPS client, which the caller keeps to send the request
+/// Pulso signs itself ([`secrets`]) through the same pools.
+pub fn lambda_sdk_config_over(https: &tls::Https, endpoint_url: Option<&str>) -> SdkConfig {
     lambda_sdk_config_with(
         |name| std::env::var(name).ok(),
-        tls::bundled_roots_client(),
+        https.for_sdk(),
         endpoint_url,
     )
 }

@@ -22,6 +22,7 @@ use pulso_core::config::Config;
 use pulso_core::ports::SystemClock;
 use pulso_core::token::{KeySource, Keys, KeysUnavailable, SigningKeys};
 
+use crate::tls::Https;
 use crate::{DynamoStore, RandomIds, S3Archive, SesMailer};
 
 /// Link-signing keys, `kid:base64secret[,kid:base64secret…]`, the first active (local runs and tests).
@@ -235,11 +236,12 @@ async fn load(
         vars.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         &["store", "endpoint_url"],
     );
-    let sdk = crate::lambda_sdk_config(endpoint.as_deref());
+    let https = crate::tls::Https::bundled_roots();
+    let sdk = crate::lambda_sdk_config_over(&https, endpoint.as_deref());
     let reading = (secrets != Secrets::None).then(|| {
         Starting::spawn({
-            let (sdk, vars) = (sdk.clone(), vars.clone());
-            move || signing_keys(sdk.clone(), vars.clone())
+            let (sdk, https, vars) = (sdk.clone(), https.clone(), vars.clone());
+            move || signing_keys(sdk.clone(), https.clone(), vars.clone())
         })
     });
     if reading.is_some() && var(&vars, TOKEN_KEYS).is_none() {
@@ -252,7 +254,7 @@ async fn load(
         mailer,
         archive,
         webhook_secret,
-    } = prepare(&sdk, &vars, secrets, first_use).await?;
+    } = prepare(&sdk, &https, &vars, secrets, first_use).await?;
     let keys = match (reading, keys_at) {
         (None, _) => Keys::from(SigningKeys::none()),
         (Some(reading), KeysAt::Start) => Keys::from(reading.first().await?),
@@ -283,11 +285,19 @@ async fn load(
 /// The link-signing keys, from `PULSO_TOKEN_KEYS` or the secret `PULSO_TOKEN_SECRET_ARN` names.
 async fn signing_keys(
     sdk: SdkConfig,
+    https: Https,
     vars: Vec<(String, String)>,
 ) -> anyhow::Result<Arc<SigningKeys>> {
-    let spec = secret(&sdk, &vars, TOKEN_KEYS, TOKEN_SECRET_ARN, "token_keys")
-        .await?
-        .with_context(|| format!("no link-signing keys: set {TOKEN_KEYS} or {TOKEN_SECRET_ARN}"))?;
+    let spec = secret(
+        &sdk,
+        &https,
+        &vars,
+        TOKEN_KEYS,
+        TOKEN_SECRET_ARN,
+        "token_keys",
+    )
+    .await?
+    .with_context(|| format!("no link-signing keys: set {TOKEN_KEYS} or {TOKEN_SECRET_ARN}"))?;
     let keys = SigningKeys::parse(&spec)
         .with_context(|| format!("link-signing keys ({TOKEN_KEYS} / {TOKEN_SECRET_ARN})"))?;
     tracing::info!(key_id = keys.active_key_id(), "link-signing keys ready");
@@ -307,6 +317,7 @@ impl KeySource for Starting<Arc<SigningKeys>> {
 /// and webhooks are configured.
 async fn prepare(
     sdk: &SdkConfig,
+    https: &Https,
     vars: &[(String, String)],
     secrets: Secrets,
     first_use: FirstUse,
@@ -322,6 +333,7 @@ async fn prepare(
         secrets == Secrets::SigningKeysAndWebhook && !config.webhooks.urls.is_empty();
     let (webhook_secret, ()) = read_secret_while(
         sdk,
+        https,
         vars,
         reads_webhook_secret,
         (WEBHOOK_SECRET, WEBHOOK_SECRET_ARN, "webhook_secret"),
@@ -358,6 +370,7 @@ async fn prepare(
 /// their way, which hides the work as well.
 async fn read_secret_while<W: Future>(
     sdk: &SdkConfig,
+    https: &Https,
     vars: &[(String, String)],
     wanted: bool,
     (direct, arn_var, field): (&str, &str, &str),
@@ -367,7 +380,7 @@ async fn read_secret_while<W: Future>(
     tokio::join!(
         async {
             if wanted {
-                secret(sdk, vars, direct, arn_var, field).await
+                secret(sdk, https, vars, direct, arn_var, field).await
             } else {
                 Ok(None)
             }
@@ -391,10 +404,11 @@ async fn let_requests_go() {
 }
 
 /// A secret from `direct` (the value itself) or else from the Secrets Manager secret named by
-/// `arn_var`. A secret string that is a JSON object is read at `field`; any other string is the
-/// secret itself.
+/// `arn_var` (one signed request: [`crate::secrets`]). A secret string that is a JSON object is
+/// read at `field`; any other string is the secret itself.
 async fn secret(
     sdk: &SdkConfig,
+    https: &Https,
     vars: &[(String, String)],
     direct: &str,
     arn_var: &str,
@@ -406,22 +420,10 @@ async fn secret(
     let Some(arn) = var(vars, arn_var) else {
         return Ok(None);
     };
-    let client = aws_sdk_secretsmanager::Client::new(sdk);
-    let out = client
-        .get_secret_value()
-        .secret_id(arn)
-        .send()
+    let text = crate::secrets::secret_string(sdk, https, arn)
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "reading the secret named by {arn_var}: {}",
-                crate::dynamo::DisplayErrorChain(&e)
-            )
-        })?;
-    let text = out
-        .secret_string()
-        .with_context(|| format!("the secret named by {arn_var} has no string value"))?;
-    Ok(Some(secret_field(text, field)))
+        .with_context(|| format!("reading the secret named by {arn_var}"))?;
+    Ok(Some(secret_field(&text, field)))
 }
 
 fn secret_field(text: &str, field: &str) -> String {

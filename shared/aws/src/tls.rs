@@ -43,7 +43,52 @@ const POOL_IDLE: Duration = Duration::from_secs(90);
 /// An HTTPS client for the SDK that trusts Mozilla's roots (`webpki-roots`) only. Building it costs
 /// nothing: the TLS configuration is made on the first request, once per timeout settings.
 pub fn bundled_roots_client() -> SharedHttpClient {
-    SharedHttpClient::new(RustlsClient::new(Roots::Mozilla))
+    Https::bundled_roots().for_sdk()
+}
+
+/// The functions' HTTPS client itself, shared: given to the SDK ([`Https::for_sdk`]), and used
+/// directly for the one request Pulso signs itself (`crate::secrets`), with the same TLS setup,
+/// timeouts and connection pools.
+#[derive(Debug, Clone)]
+pub struct Https(Arc<RustlsClient>);
+
+impl Https {
+    /// Trusting Mozilla's roots only, as [`bundled_roots_client`].
+    pub fn bundled_roots() -> Self {
+        Https(Arc::new(RustlsClient::new(Roots::Mozilla)))
+    }
+
+    /// This client, for an [`aws_config::SdkConfig`].
+    pub fn for_sdk(&self) -> SharedHttpClient {
+        SharedHttpClient::new(self.clone())
+    }
+
+    /// The connector (one connection pool) for `settings`' timeouts.
+    pub fn connector(&self, settings: &HttpConnectorSettings) -> SharedHttpConnector {
+        self.0.connector(settings)
+    }
+}
+
+impl HttpClient for Https {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn validate_base_client_config(
+        &self,
+        components: &RuntimeComponentsBuilder,
+        cfg: &ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        self.0.validate_base_client_config(components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// [`bundled_roots_client`] trusting `roots` instead: for tests, which run a TLS server whose
