@@ -218,6 +218,91 @@ async fn calls_share_one_pooled_connection() {
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
 
+/// Waits (up to 5 s) until `counter` reaches `n`.
+async fn until(counter: &AtomicUsize, n: usize) {
+    for _ in 0..500 {
+        if counter.load(Ordering::SeqCst) >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{} of {n}", counter.load(Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn a_connection_opened_ahead_serves_the_first_call() {
+    let (port, accepted) = keep_alive_server().await;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let https = pulso_aws::tls::Https::bundled_roots();
+    // Another endpoint's connection is opened too, and left: the calls do not take it.
+    let (other_port, other_accepted) = keep_alive_server().await;
+    https.preconnect(&format!("http://127.0.0.1:{other_port}"), None);
+    https.preconnect(&endpoint, Some(Duration::from_secs(3)));
+    until(&accepted, 1).await;
+    until(&other_accepted, 1).await;
+    // The SDK's calls, whose timeouts differ from the preconnect's, take that connection: no
+    // other is made.
+    let client = sdk_via(https.for_sdk(), &endpoint, false).await;
+    for _ in 0..3 {
+        let tables = client.list_tables().send().await.expect("an empty listing");
+        assert!(tables.table_names().is_empty());
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(other_accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_tls_connection_opened_ahead_has_its_handshake_done_before_the_first_call() {
+    let front = tls_front(moto_addr()).await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(front.authority.clone()).unwrap();
+    let https = pulso_aws::tls::Https::trusting(roots);
+    let endpoint = format!("https://localhost:{}", front.port);
+    https.preconnect(&endpoint, None);
+    until(&front.handshakes, 1).await;
+    assert_eq!(front.forwarded.load(Ordering::SeqCst), 0);
+    let client = sdk_via(https.for_sdk(), &endpoint, false).await;
+    client
+        .list_tables()
+        .send()
+        .await
+        .expect("a listing over TLS");
+    // The call went over the connection whose handshake was done ahead (the front counts the
+    // bytes it passed on once moto has closed that connection).
+    until(&front.forwarded, 1).await;
+    assert_eq!(front.handshakes.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_connection_that_could_not_be_opened_ahead_is_opened_by_the_call() {
+    // Nothing listens yet where the connection is opened ahead ...
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let https = pulso_aws::tls::Https::bundled_roots();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    https.preconnect(&endpoint, None);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // ... then a server does, on that port: the call connects itself and succeeds.
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut buf = vec![0; 65536];
+            let _ = tcp.read(&mut buf).await;
+            let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\n\
+                          content-length: 2\r\n\r\n{}";
+            let _ = tcp.write_all(answer.as_bytes()).await;
+        }
+    });
+    let client = sdk_via(https.for_sdk(), &endpoint, false).await;
+    client.list_tables().send().await.expect("an empty listing");
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
 #[tokio::test]
 async fn the_compiled_in_roots_refuse_an_unknown_authority_and_nothing_is_written() {
     let front = tls_front(moto_addr()).await;
