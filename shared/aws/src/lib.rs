@@ -98,37 +98,6 @@ fn retry_config() -> RetryConfig {
     RetryConfig::adaptive().with_max_attempts(5)
 }
 
-/// The endpoint of `service` (its endpoint prefix: `dynamodb`, `secretsmanager`) for `sdk`: its
-/// `endpoint_url` when set, else `https://<service>.<region>.<partition's suffix>`, as the SDK's
-/// endpoint rules give it where no FIPS or dual-stack endpoint is asked for. `None` without a region.
-pub fn endpoint(sdk: &SdkConfig, service: &str) -> Option<String> {
-    if let Some(url) = sdk.endpoint_url() {
-        return Some(url.trim_end_matches('/').to_string());
-    }
-    let region = sdk.region()?;
-    Some(format!(
-        "https://{service}.{region}.{}",
-        dns_suffix(region.as_ref())
-    ))
-}
-
-/// The DNS suffix of the partition `region` belongs to: a service's endpoint there is
-/// `<service>.<region>.<suffix>`.
-pub fn dns_suffix(region: &str) -> &'static str {
-    const SUFFIXES: [(&str, &str); 6] = [
-        ("cn-", "amazonaws.com.cn"),
-        ("us-isof-", "csp.hci.ic.gov"),
-        ("us-isob-", "sc2s.sgov.gov"),
-        ("us-iso-", "c2s.ic.gov"),
-        ("eu-isoe-", "cloud.adc-e.uk"),
-        ("eusc-", "amazonaws.eu"),
-    ];
-    SUFFIXES
-        .iter()
-        .find(|(prefix, _)| region.starts_with(prefix))
-        .map_or("amazonaws.com", |(_, suffix)| suffix)
-}
-
 /// `endpoint_url` when it names one (a local test server such as moto).
 fn custom_endpoint(endpoint_url: Option<&str>) -> Option<&str> {
     endpoint_url.map(str::trim).filter(|u| !u.is_empty())
@@ -157,40 +126,6 @@ mod tests {
     use super::*;
     use pulso_core::ports::Ids;
     use pulso_core::types::ContactId;
-
-    #[test]
-    fn a_services_endpoint_is_the_override_or_its_regions() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        let https = tls::bundled_roots_client;
-        let china = lambda_sdk_config_with(env(&[("AWS_REGION", "cn-north-1")]), https(), None);
-        assert_eq!(
-            endpoint(&china, "dynamodb").as_deref(),
-            Some("https://dynamodb.cn-north-1.amazonaws.com.cn")
-        );
-        let ireland = lambda_sdk_config_with(env(&[("AWS_REGION", "eu-west-1")]), https(), None);
-        assert_eq!(
-            endpoint(&ireland, "secretsmanager").as_deref(),
-            Some("https://secretsmanager.eu-west-1.amazonaws.com")
-        );
-        let local = lambda_sdk_config_with(
-            env(&[("AWS_REGION", "eu-west-1")]),
-            https(),
-            Some("http://127.0.0.1:5055/"),
-        );
-        assert_eq!(
-            endpoint(&local, "dynamodb").as_deref(),
-            Some("http://127.0.0.1:5055")
-        );
-        let nowhere = lambda_sdk_config_with(env(&[]), https(), None);
-        assert_eq!(endpoint(&nowhere, "dynamodb"), None);
-    }
 
     #[test]
     fn the_lambda_configuration_keeps_what_the_loader_would_give() {

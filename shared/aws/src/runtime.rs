@@ -248,14 +248,6 @@ async fn load(
         // The read's request is written before the work below fills the wait.
         let_requests_go().await;
     }
-    // The table's connection (TCP, and TLS in AWS) is opened meanwhile too: every function's
-    // first event reaches the table, and its first request then finds the connection ready.
-    if let Some(table) = crate::endpoint(&sdk, "dynamodb") {
-        https.preconnect(
-            &table,
-            sdk.timeout_config().and_then(|t| t.connect_timeout()),
-        );
-    }
     let Prepared {
         config,
         store,

@@ -12,7 +12,7 @@
 //! functions' [`SdkConfig`], the SDK's own signer (`aws-sigv4`), and retries of what a retry can
 //! mend (a connection that failed, throttling, a server error), three attempts in all. What it
 //! does not do: FIPS or dual-stack endpoints (Pulso's configuration sets neither), and partitions
-//! beyond those [`crate::dns_suffix`] knows.
+//! beyond those [`dns_suffix`] knows.
 
 use std::time::{Duration, SystemTime};
 
@@ -90,7 +90,10 @@ pub async fn secret_string(
     secret_id: &str,
 ) -> Result<String, SecretError> {
     let region = sdk.region().ok_or(SecretError::NoRegion)?.to_string();
-    let endpoint = crate::endpoint(sdk, "secretsmanager").ok_or(SecretError::NoRegion)?;
+    let endpoint = match sdk.endpoint_url() {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => format!("https://secretsmanager.{region}.{}", dns_suffix(&region)),
+    };
     let identity: Identity = sdk
         .credentials_provider()
         .ok_or_else(|| SecretError::Credentials("no credentials provider".into()))?
@@ -126,6 +129,23 @@ pub async fn secret_string(
             answer => return answer,
         }
     }
+}
+
+/// The DNS suffix of the partition `region` belongs to (Secrets Manager's endpoint is
+/// `secretsmanager.<region>.<suffix>` in each).
+pub fn dns_suffix(region: &str) -> &'static str {
+    const SUFFIXES: [(&str, &str); 6] = [
+        ("cn-", "amazonaws.com.cn"),
+        ("us-isof-", "csp.hci.ic.gov"),
+        ("us-isob-", "sc2s.sgov.gov"),
+        ("us-iso-", "c2s.ic.gov"),
+        ("eu-isoe-", "cloud.adc-e.uk"),
+        ("eusc-", "amazonaws.eu"),
+    ];
+    SUFFIXES
+        .iter()
+        .find(|(prefix, _)| region.starts_with(prefix))
+        .map_or("amazonaws.com", |(_, suffix)| suffix)
 }
 
 /// `GetSecretValue`'s request, signed as of `at` (SigV4, the session token included).
@@ -220,10 +240,7 @@ mod tests {
         .into();
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_772_445_600); // 2026-03-02T10:00Z
         let region = "eu-west-1";
-        let endpoint = format!(
-            "https://secretsmanager.{region}.{}",
-            crate::dns_suffix(region)
-        );
+        let endpoint = format!("https://secretsmanager.{region}.{}", dns_suffix(region));
         let request = signed_request(
             &endpoint,
             region,
@@ -266,7 +283,7 @@ mod tests {
             ("eu-isoe-west-1", "cloud.adc-e.uk"),
             ("eusc-de-east-1", "amazonaws.eu"),
         ] {
-            assert_eq!(crate::dns_suffix(region), suffix, "{region}");
+            assert_eq!(dns_suffix(region), suffix, "{region}");
         }
     }
 

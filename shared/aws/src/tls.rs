@@ -16,11 +16,8 @@
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
@@ -35,19 +32,13 @@ use aws_smithy_runtime_api::client::runtime_components::{
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::retry::ErrorKind;
-use http::Uri;
-use hyper_rustls::MaybeHttpsStream;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::RootCertStore;
 
 /// How long an idle pooled connection is kept (the SDK's client keeps them 90 s too).
 const POOL_IDLE: Duration = Duration::from_secs(90);
-
-/// How long a connection opened ahead ([`Https::preconnect`]) may wait for its first request;
-/// an older one is left, as the server may have closed it.
-const WARM_FOR: Duration = Duration::from_secs(10);
 
 /// An HTTPS client for the SDK that trusts Mozilla's roots (`webpki-roots`) only. Building it costs
 /// nothing: the TLS configuration is made on the first request, once per timeout settings.
@@ -67,11 +58,6 @@ impl Https {
         Https(Arc::new(RustlsClient::new(Roots::Mozilla)))
     }
 
-    /// Trusting `roots` only, as [`client_trusting`].
-    pub fn trusting(roots: RootCertStore) -> Self {
-        Https(Arc::new(RustlsClient::new(Roots::Only(roots))))
-    }
-
     /// This client, for an [`aws_config::SdkConfig`].
     pub fn for_sdk(&self) -> SharedHttpClient {
         SharedHttpClient::new(self.clone())
@@ -80,25 +66,6 @@ impl Https {
     /// The connector (one connection pool) for `settings`' timeouts.
     pub fn connector(&self, settings: &HttpConnectorSettings) -> SharedHttpConnector {
         self.0.connector(settings)
-    }
-
-    /// Opens a connection to `endpoint` (`scheme://host[:port]`) in a task of its own, TLS
-    /// handshake included, for the first request to that endpoint through this client (whatever
-    /// its timeouts) to take instead of connecting. A cold start calls it for the table while it
-    /// waits for its event or its secret: the connection is then made during that wait, not after
-    /// it. A connection that failed, or is not taken within 10 s, is left and the request
-    /// connects as usual. Call it within a Tokio runtime.
-    pub fn preconnect(&self, endpoint: &str, connect_timeout: Option<Duration>) {
-        let Ok(uri) = endpoint.parse::<Uri>() else {
-            return;
-        };
-        let Some(key) = endpoint_key(&uri) else {
-            return;
-        };
-        let mut https = self.0.https_connector(connect_timeout);
-        let opening =
-            tokio::spawn(async move { tower_service::Service::call(&mut https, uri).await });
-        self.0.warm.put(key, opening);
     }
 }
 
@@ -127,7 +94,7 @@ impl HttpClient for Https {
 /// [`bundled_roots_client`] trusting `roots` instead: for tests, which run a TLS server whose
 /// authority they made.
 pub fn client_trusting(roots: RootCertStore) -> SharedHttpClient {
-    Https::trusting(roots).for_sdk()
+    SharedHttpClient::new(RustlsClient::new(Roots::Only(roots)))
 }
 
 #[derive(Debug)]
@@ -147,7 +114,6 @@ struct RustlsClient {
     roots: Roots,
     config: std::sync::OnceLock<Arc<rustls::ClientConfig>>,
     connectors: Mutex<HashMap<Timeouts, SharedHttpConnector>>,
-    warm: Arc<Warm>,
 }
 
 impl RustlsClient {
@@ -156,17 +122,7 @@ impl RustlsClient {
             roots,
             config: std::sync::OnceLock::new(),
             connectors: Mutex::new(HashMap::new()),
-            warm: Arc::new(Warm::default()),
         }
-    }
-
-    /// TCP, then TLS for `https://` (`http://`, a local test server, in the clear).
-    fn https_connector(&self, connect_timeout: Option<Duration>) -> HttpsConnector {
-        let mut tcp = TcpConnector::new();
-        tcp.enforce_http(false);
-        tcp.set_nodelay(true);
-        tcp.set_connect_timeout(connect_timeout);
-        hyper_rustls::HttpsConnector::from((tcp, self.tls_config()))
     }
 
     fn tls_config(&self) -> Arc<rustls::ClientConfig> {
@@ -193,10 +149,12 @@ impl RustlsClient {
         connectors
             .entry(key)
             .or_insert_with(|| {
-                let https = Connecting {
-                    https: self.https_connector(key.0),
-                    warm: self.warm.clone(),
-                };
+                let mut tcp = TcpConnector::new();
+                tcp.enforce_http(false);
+                tcp.set_nodelay(true);
+                tcp.set_connect_timeout(key.0);
+                // https:// through TLS; http:// (a local test server) in the clear.
+                let https = hyper_rustls::HttpsConnector::from((tcp, self.tls_config()));
                 let client = Client::builder(TokioExecutor::new())
                     .pool_timer(TokioTimer::new())
                     .pool_idle_timeout(POOL_IDLE)
@@ -233,77 +191,7 @@ impl HttpClient for RustlsClient {
     }
 }
 
-type HttpsConnector = hyper_rustls::HttpsConnector<TcpConnector>;
-type Stream = MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
-type BoxError = Box<dyn StdError + Send + Sync>;
-type HyperClient = Client<Connecting, SdkBody>;
-
-/// The pools' connector: a connection opened ahead for the destination ([`Https::preconnect`])
-/// if there is one, else a new one.
-#[derive(Debug, Clone)]
-struct Connecting {
-    https: HttpsConnector,
-    warm: Arc<Warm>,
-}
-
-impl tower_service::Service<Uri> for Connecting {
-    type Response = Stream;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Stream, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.https.poll_ready(cx)
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        let Some(opening) = endpoint_key(&uri).and_then(|key| self.warm.take(&key)) else {
-            return self.https.call(uri);
-        };
-        let mut https = self.https.clone();
-        Box::pin(async move {
-            match opening.await {
-                Ok(Ok(stream)) => Ok(stream),
-                // Opening it ahead failed: this request connects, and reports its own error.
-                _ => https.call(uri).await,
-            }
-        })
-    }
-}
-
-/// `scheme://authority`, lower-cased: what a connection is opened to.
-fn endpoint_key(uri: &Uri) -> Option<String> {
-    Some(format!("{}://{}", uri.scheme_str()?, uri.authority()?).to_ascii_lowercase())
-}
-
-type Opening = tokio::task::JoinHandle<Result<Stream, BoxError>>;
-
-/// Connections opened ahead, by endpoint, each taken once.
-#[derive(Default)]
-struct Warm(Mutex<Vec<(String, Instant, Opening)>>);
-
-impl Warm {
-    fn put(&self, key: String, opening: Opening) {
-        let mut warm = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        warm.retain(|(_, opened, _)| opened.elapsed() < WARM_FOR);
-        warm.push((key, Instant::now(), opening));
-    }
-
-    fn take(&self, key: &str) -> Option<Opening> {
-        let mut warm = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        warm.retain(|(_, opened, _)| opened.elapsed() < WARM_FOR);
-        let at = warm.iter().position(|(k, _, _)| k == key)?;
-        Some(warm.swap_remove(at).2)
-    }
-}
-
-impl std::fmt::Debug for Warm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let warm = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        f.debug_list()
-            .entries(warm.iter().map(|(key, _, _)| key))
-            .finish()
-    }
-}
+type HyperClient = Client<hyper_rustls::HttpsConnector<TcpConnector>, SdkBody>;
 
 #[derive(Debug)]
 struct Connector {
