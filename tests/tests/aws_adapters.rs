@@ -651,7 +651,7 @@ async fn a_secret_is_read_in_one_signed_request_and_a_refusal_is_named() {
     let endpoint = aws::endpoint().unwrap();
     // The functions' HTTPS client and SDK configuration, as a Lambda function builds them.
     let https = pulso_aws::tls::Https::bundled_roots();
-    let sdk = pulso_aws::lambda_sdk_config_over(&https, Some(&endpoint));
+    let sdk = pulso_aws::lambda_sdk_config(&https, Some(&endpoint));
     let name = aws::unique("pulso-plain");
     let arn = create_secret(&name, "whsec-9").await;
     assert_eq!(secret_string(&sdk, &https, &arn).await.unwrap(), "whsec-9");
@@ -681,8 +681,7 @@ async fn a_secret_is_read_in_one_signed_request_and_a_refusal_is_named() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let nowhere =
-        pulso_aws::lambda_sdk_config_over(&https, Some(&format!("http://127.0.0.1:{closed}")));
+    let nowhere = pulso_aws::lambda_sdk_config(&https, Some(&format!("http://127.0.0.1:{closed}")));
     let started = std::time::Instant::now();
     let e = secret_string(&nowhere, &https, &arn).await.unwrap_err();
     assert!(matches!(e, SecretError::Unreachable(_)), "{e:?}");

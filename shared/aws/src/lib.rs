@@ -43,13 +43,10 @@ pub async fn sdk_config(endpoint_url: Option<&str>) -> SdkConfig {
 /// container and instance metadata) would be linked into every function even when unused.
 /// It keeps what the loader would give a function: the same retries, the SDK's 3.1 s connect
 /// timeout, a lazy identity cache and `endpoint_url` when set.
-pub fn lambda_sdk_config(endpoint_url: Option<&str>) -> SdkConfig {
-    lambda_sdk_config_over(&tls::Https::bundled_roots(), endpoint_url)
-}
-
-/// [`lambda_sdk_config`] over a given HTTPS client, which the caller keeps to send the request
-/// Pulso signs itself ([`secrets`]) through the same pools.
-pub fn lambda_sdk_config_over(https: &tls::Https, endpoint_url: Option<&str>) -> SdkConfig {
+///
+/// `https` is the functions' client ([`tls::Https::bundled_roots`]); the caller keeps it to send
+/// the request Pulso signs itself ([`secrets`]) through the same pools.
+pub fn lambda_sdk_config(https: &tls::Https, endpoint_url: Option<&str>) -> SdkConfig {
     lambda_sdk_config_with(
         |name| std::env::var(name).ok(),
         https.for_sdk(),

@@ -237,7 +237,7 @@ async fn load(
         &["store", "endpoint_url"],
     );
     let https = crate::tls::Https::bundled_roots();
-    let sdk = crate::lambda_sdk_config_over(&https, endpoint.as_deref());
+    let sdk = crate::lambda_sdk_config(&https, endpoint.as_deref());
     let reading = (secrets != Secrets::None).then(|| {
         Starting::spawn({
             let (sdk, https, vars) = (sdk.clone(), https.clone(), vars.clone());

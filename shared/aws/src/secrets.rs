@@ -205,8 +205,15 @@ fn read_answer(status: u16, body: &[u8]) -> Result<String, SecretError> {
         message: String,
     }
     if status == 200 {
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| SecretError::BadAnswer(e.to_string()))?;
+        // The parser's own message could quote the answer: only where it went wrong is kept.
+        let value: Value = serde_json::from_slice(body).map_err(|e| {
+            SecretError::BadAnswer(format!(
+                "{:?} at line {} column {}",
+                e.classify(),
+                e.line(),
+                e.column()
+            ))
+        })?;
         return value.secret_string.ok_or(SecretError::NoString);
     }
     let fault: Fault = serde_json::from_slice(body).unwrap_or(Fault {
@@ -301,6 +308,9 @@ mod tests {
             read_answer(200, b"<html>"),
             Err(SecretError::BadAnswer(_))
         ));
+        // An answer that is not the expected object is not quoted back.
+        let e = read_answer(200, br#""k1:abc""#).unwrap_err();
+        assert!(!e.to_string().contains("k1:abc"), "{e}");
         let e = read_answer(
             400,
             br#"{"__type":"com.amazonaws.secretsmanager#ResourceNotFoundException","Message":"Secrets Manager can't find the specified secret."}"#,
